@@ -1,0 +1,120 @@
+/**
+ * A bounded, TTL-aware cache of DNS outcomes in front of IprevDns. Concurrent misses for one
+ * key share one query (lru-cache's fetch()), and every outcome carries its own TTL.
+ */
+import { LRUCache } from 'lru-cache';
+import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
+
+export interface CacheSettings {
+  size: number;
+  maxTtlMs: number;
+  ptrTtlMs: number;
+  negativeTtlMs: number;
+  temperrorTtlMs: number;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  /** Requests that joined a query already in flight instead of sending their own. */
+  inflightJoins: number;
+}
+
+type Outcome = PtrOutcome | AddressOutcome;
+
+/** A clock in milliseconds; injectable so TTL tests advance time instead of sleeping. */
+export interface Clock {
+  now(): number;
+}
+
+/** lru-cache treats a TTL of 0 as "forever": a record with TTL 0 is kept 1 ms instead. */
+const MIN_TTL_MS = 1;
+
+export class LookupCache {
+  readonly stats: CacheStats = { hits: 0, misses: 0, inflightJoins: 0 };
+  private readonly cache: LRUCache<string, Outcome, undefined>;
+
+  constructor(
+    private readonly upstream: IprevDns,
+    private readonly settings: CacheSettings,
+    clock?: Clock,
+  ) {
+    this.cache = new LRUCache<string, Outcome, undefined>({
+      max: settings.size,
+      ...(clock ? { perf: clock } : {}),
+      fetchMethod: async (key, _stale, { options }) => {
+        const outcome = await this.load(key);
+        options.ttl = this.ttlFor(key, outcome);
+        return outcome;
+      },
+    });
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+
+  /** Lookups bound to one request: `allCached()` tells the log whether DNS was asked. */
+  forRequest(): { dns: IprevDns; allCached: () => boolean } {
+    let everyLookupCached = true;
+    const get = async (key: string): Promise<Outcome> => {
+      const status: LRUCache.Status<string, Outcome, undefined> = {};
+      const outcome = await this.cache.fetch(key, { status });
+      switch (status.fetch) {
+        case 'hit':
+          this.stats.hits++;
+          break;
+        case 'inflight':
+          this.stats.inflightJoins++;
+          everyLookupCached = false;
+          break;
+        default:
+          this.stats.misses++;
+          everyLookupCached = false;
+      }
+      // fetch() yields undefined only when aborted, which this cache never does.
+      return outcome ?? { kind: 'temporary', code: 'ECANCELLED' };
+    };
+    return {
+      dns: {
+        lookupPtr: (name) => get(`ptr ${name}`) as Promise<PtrOutcome>,
+        lookupAddresses: (name, family) => get(`${family === 4 ? 'a' : 'aaaa'} ${name}`) as Promise<AddressOutcome>,
+      },
+      allCached: () => everyLookupCached,
+    };
+  }
+
+  private load(key: string): Promise<Outcome> {
+    const space = key.indexOf(' ');
+    const type = key.slice(0, space);
+    const name = key.slice(space + 1);
+    if (type === 'ptr') return this.upstream.lookupPtr(name);
+    return this.upstream.lookupAddresses(name, type === 'a' ? 4 : 6);
+  }
+
+  /** SPEC cache TTLs: record TTLs below cache_max_ttl for A/AAAA, ptr_ttl for PTR answers. */
+  private ttlFor(key: string, outcome: Outcome): number {
+    const { maxTtlMs } = this.settings;
+    let ttl: number;
+    switch (outcome.kind) {
+      case 'answer':
+        ttl = key.startsWith('ptr ')
+          ? this.settings.ptrTtlMs
+          : outcome.ttl !== undefined
+            ? outcome.ttl * 1000
+            : maxTtlMs;
+        break;
+      case 'not_found':
+        ttl = this.settings.negativeTtlMs;
+        break;
+      case 'temporary':
+        ttl = this.settings.temperrorTtlMs;
+        break;
+    }
+    return Math.max(MIN_TTL_MS, Math.min(ttl, maxTtlMs));
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Wires the parts: server → request validation → exemptions → per-message memory → cached
+ * lookups → iprev → policy → reply, then one log line. `startDaemon` returns a handle so tests
+ * (and main.ts) drive it: its address, reload and close.
+ */
+import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
+import { LookupCache, type CacheSettings, type Clock } from './cache.js';
+import type { Config } from './config.js';
+import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadline, type DnsResolver } from './dns.js';
+import { lookupIprev } from './iprev.js';
+import { LIMITS } from './limits.js';
+import { decisionFields, type Logger } from './log.js';
+import { decide, findExemption, type Verdict } from './policy.js';
+import type { PolicyAttributes } from './protocol.js';
+import { parsePolicyRequest } from './request.js';
+import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
+
+export interface DaemonDeps {
+  config: Config;
+  logger: Logger;
+  /** A resolver to use instead of c-ares on config.dnsServers (tests). */
+  resolver?: DnsResolver;
+  clock?: Clock;
+  /** Overrides for server timers (tests). */
+  idleTimeoutMs?: number;
+  requestReadTimeoutMs?: number;
+}
+
+export interface Daemon {
+  readonly address: string;
+  readonly port: number | undefined;
+  readonly serverStats: ServerStats;
+  readonly cache: LookupCache;
+  /** Apply a new configuration; the listener itself only changes on restart. */
+  reload(config: Config): void;
+  close(): Promise<void>;
+}
+
+function cacheSettings(config: Config): CacheSettings {
+  return {
+    size: config.cacheSize,
+    maxTtlMs: config.cacheMaxTtlMs,
+    ptrTtlMs: config.ptrTtlMs,
+    negativeTtlMs: config.negativeTtlMs,
+    temperrorTtlMs: config.temperrorTtlMs,
+  };
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
+  const { logger } = deps;
+  let config = deps.config;
+  const makeCache = (current: Config): LookupCache => {
+    const resolver =
+      deps.resolver ??
+      createSystemResolver({ servers: current.dnsServers, timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries });
+    const deadline = queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries });
+    return new LookupCache(directLookups(resolver, deadline), cacheSettings(current), deps.clock);
+  };
+  let cache = makeCache(config);
+  /** Decisions per message: Postfix sends the same `instance` for every recipient of one message. */
+  const decisions = new LRUCache<string, Verdict>({
+    max: LIMITS.instanceCacheSize,
+    ttl: LIMITS.instanceTtlMs,
+    ...(deps.clock ? { perf: deps.clock } : {}),
+  });
+  const natWatch = { seen: 0, skipped: 0, lastWarning: Number.NEGATIVE_INFINITY };
+
+  const noteNetworkSkip = (skipped: boolean): void => {
+    natWatch.seen++;
+    if (skipped) natWatch.skipped++;
+    if (natWatch.seen < LIMITS.natWarningSample) return;
+    const now = performance.now();
+    if (natWatch.skipped * 2 > natWatch.seen && now - natWatch.lastWarning > 3_600_000) {
+      natWatch.lastWarning = now;
+      logger.warn(
+        { skipped: natWatch.skipped, of: natWatch.seen },
+        'most clients are in skip_networks: Postfix may sit behind NAT or a proxy, so client addresses cannot be judged',
+      );
+    }
+    natWatch.seen = 0;
+    natWatch.skipped = 0;
+  };
+
+  const handle = async (attributes: PolicyAttributes, log: Logger): Promise<HandlerResult> => {
+    const started = performance.now();
+    const parsed = parsePolicyRequest(attributes);
+    if (!parsed.ok) return { trouble: parsed.problem };
+    const request = parsed.request;
+    const current = config;
+    const policy = { check: current.check, mode: current.mode, overrides: current.overrides, replyHint: current.replyHint };
+
+    const exemption = findExemption(request, current);
+    noteNetworkSkip(exemption === 'skip_network');
+    if (exemption) {
+      log.info(
+        decisionFields({
+          request,
+          result: 'skipped',
+          reason: exemption,
+          action: 'dunno',
+          reply: 'DUNNO',
+          cached: false,
+          durationMs: performance.now() - started,
+        }),
+        'decision',
+      );
+      return { reply: 'DUNNO' };
+    }
+
+    const messageKey = request.instance === '' ? undefined : `${request.instance} ${request.client.text}`;
+    const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
+    if (remembered) {
+      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
+      log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
+      return { reply: remembered.reply };
+    }
+
+    const lookups = cache.forRequest();
+    const bounded = withOverallDeadline(
+      lookups.dns,
+      queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }),
+    );
+    const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
+    bounded.dispose();
+    const verdict = decide(result, request.client, policy);
+    if (messageKey !== undefined) decisions.set(messageKey, verdict);
+    log.info(
+      decisionFields({
+        request,
+        result: result.result,
+        temperrorStage: result.temperrorStage,
+        ptr: result.ptr,
+        forward: result.forward,
+        action: verdict.action,
+        reply: verdict.reply,
+        cached: lookups.allCached(),
+        durationMs: performance.now() - started,
+      }),
+      'decision',
+    );
+    return { reply: verdict.reply };
+  };
+
+  const server: PolicyServer = await startPolicyServer({
+    listen: config.listen,
+    listenMode: config.listenMode,
+    listenAllow: config.listenAllow,
+    maxConnections: config.maxConnections,
+    logger,
+    handle,
+    ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
+    ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
+  });
+  logger.info(
+    { source: config.source, listen: server.address, config: Object.fromEntries(config.effective) },
+    'started',
+  );
+
+  return {
+    address: server.address,
+    port: server.port,
+    serverStats: server.stats,
+    get cache() {
+      return cache;
+    },
+    reload(next: Config) {
+      const previous = config;
+      if (!sameJson(previous.listen, next.listen) || previous.listenMode !== next.listenMode) {
+        logger.warn({ listen: Object.fromEntries(next.effective).listen }, 'listen changes take effect on restart');
+      }
+      const dnsChanged =
+        !sameJson(previous.dnsServers, next.dnsServers) ||
+        previous.dnsTimeoutMs !== next.dnsTimeoutMs ||
+        previous.dnsTries !== next.dnsTries;
+      if (dnsChanged || !sameJson(cacheSettings(previous), cacheSettings(next))) cache = makeCache(next);
+      decisions.clear();
+      logger.level = next.logLevel;
+      server.updateLimits({ listenAllow: next.listenAllow, maxConnections: next.maxConnections });
+      config = next;
+      logger.info({ source: next.source, config: Object.fromEntries(next.effective) }, 'reloaded');
+    },
+    async close() {
+      await server.close();
+      logger.info('stopped');
+    },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The narrow DNS interface the lookups need, the real c-ares implementation of it, and the
+ * single place where DNS error codes become "not found" or "temporary". Nothing here throws:
+ * every query ends as a DnsOutcome value.
+ */
+import { Resolver } from 'node:dns';
+import { LIMITS } from './limits.js';
+
+/** What a resolver must offer: the shape of node:dns/promises' Resolver, so tests can pass a zone table. */
+export interface DnsResolver {
+  resolvePtr(name: string): Promise<string[]>;
+  resolve4(name: string, options: { ttl: true }): Promise<Array<{ address: string; ttl: number }>>;
+  resolve6(name: string, options: { ttl: true }): Promise<Array<{ address: string; ttl: number }>>;
+}
+
+export type DnsOutcome<T> =
+  | { kind: 'answer'; records: T; /** seconds, where the resolver exposes it */ ttl?: number }
+  /** RFC 8020 NXDOMAIN, or a name that exists with no record of the type (NODATA). */
+  | { kind: 'not_found'; code: string }
+  /** RFC 8601 §2.7.3 temperror: SERVFAIL, REFUSED, timeout, resolver unreachable. */
+  | { kind: 'temporary'; code: string };
+
+export type AddressOutcome = DnsOutcome<string[]>;
+export type PtrOutcome = DnsOutcome<string[]>;
+
+/** Codes c-ares (node:dns) uses for an answer that says the record does not exist. */
+const NOT_FOUND_CODES = new Set([
+  'ENOTFOUND', // NXDOMAIN
+  'ENODATA', // NOERROR with no record of that type
+  'ENONAME',
+  'EBADNAME', // a name that cannot be asked: it will not exist later either
+]);
+
+/**
+ * Classify a failed query. Only answers that positively say "no such record" are permanent;
+ * everything else (SERVFAIL, REFUSED, timeouts, connection errors, malformed answers and
+ * any code not known here) is temporary, so a DNS problem can never cause a 5xx reply.
+ */
+export function classifyDnsError(error: unknown): { kind: 'not_found' | 'temporary'; code: string } {
+  const code =
+    typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string'
+      ? (error as { code: string }).code
+      : 'EUNKNOWN';
+  return { kind: NOT_FOUND_CODES.has(code) ? 'not_found' : 'temporary', code };
+}
+
+/** Run a query, turning its rejection into an outcome and bounding its duration. */
+export async function settleQuery<T>(query: () => Promise<T>, deadlineMs: number): Promise<DnsOutcome<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<DnsOutcome<T>>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' }), deadlineMs);
+  });
+  const attempt = (async (): Promise<DnsOutcome<T>> => {
+    try {
+      return { kind: 'answer', records: await query() };
+    } catch (error) {
+      return classifyDnsError(error);
+    }
+  })();
+  try {
+    return await Promise.race([attempt, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A `host`, `host:port`, `[v6]` or `[v6]:port` DNS server as c-ares' setServers accepts it. */
+export type DnsServer = string;
+
+export interface DnsSettings {
+  /** Empty: the system resolver configuration (/etc/resolv.conf). */
+  servers: readonly DnsServer[];
+  timeoutMs: number;
+  tries: number;
+}
+
+/**
+ * The real resolver: node:dns' c-ares Resolver, non-blocking (never dns.lookup, which
+ * occupies a libuv threadpool thread per query).
+ */
+export function createSystemResolver(settings: DnsSettings): DnsResolver {
+  const resolver = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
+  if (settings.servers.length > 0) resolver.setServers([...settings.servers]);
+  const promisify =
+    <T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void) =>
+    () =>
+      new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value))));
+  return {
+    resolvePtr: (name) => promisify<string[]>((done) => resolver.resolvePtr(name, done))(),
+    resolve4: (name) =>
+      promisify<Array<{ address: string; ttl: number }>>((done) => resolver.resolve4(name, { ttl: true }, done))(),
+    resolve6: (name) =>
+      promisify<Array<{ address: string; ttl: number }>>((done) => resolver.resolve6(name, { ttl: true }, done))(),
+  };
+}
+
+/** The overall bound on one query: c-ares' own timers are not enough on their own. */
+export function queryDeadlineMs(settings: Pick<DnsSettings, 'timeoutMs' | 'tries'>): number {
+  return settings.timeoutMs * settings.tries + LIMITS.dnsDeadlineMarginMs;
+}
+
+/** The lookups iprev needs, each ending in an outcome. */
+export interface IprevDns {
+  lookupPtr(reverseName: string): Promise<PtrOutcome>;
+  lookupAddresses(name: string, family: 4 | 6): Promise<AddressOutcome>;
+}
+
+/** IprevDns straight on a resolver, no cache (the `check` command and the cache's loader). */
+export function directLookups(resolver: DnsResolver, deadlineMs: number): IprevDns {
+  return {
+    lookupPtr: (name) => settleQuery(() => resolver.resolvePtr(name), deadlineMs),
+    lookupAddresses: async (name, family) => {
+      const outcome = await settleQuery(
+        () => (family === 4 ? resolver.resolve4(name, { ttl: true }) : resolver.resolve6(name, { ttl: true })),
+        deadlineMs,
+      );
+      if (outcome.kind !== 'answer') return outcome;
+      const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);
+      return {
+        kind: 'answer',
+        records: outcome.records.map((record) => record.address),
+        ...(Number.isFinite(ttl) ? { ttl } : {}),
+      };
+    },
+  };
+}
+
+/**
+ * Bound a whole request's lookups by one deadline: PTR and forward queries together never take
+ * longer than `deadlineMs`, whatever c-ares' own retry timers do. Late answers still land in
+ * the cache; this request just stops waiting for them and sees a temporary failure.
+ */
+export function withOverallDeadline(dns: IprevDns, deadlineMs: number): { dns: IprevDns; dispose: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<{ kind: 'temporary'; code: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' }), deadlineMs);
+  });
+  return {
+    dns: {
+      lookupPtr: (name) => Promise.race([dns.lookupPtr(name), expired]),
+      lookupAddresses: (name, family) => Promise.race([dns.lookupAddresses(name, family), expired]),
+    },
+    dispose: () => clearTimeout(timer),
+  };
+}

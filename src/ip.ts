@@ -1,0 +1,84 @@
+/**
+ * Client addresses and network lists: parsing, normalisation and CIDR matching,
+ * all through ipaddr.js so no address arithmetic is written by hand.
+ */
+import ipaddr from 'ipaddr.js';
+
+export type IpFamily = 4 | 6;
+
+/** A validated client IP in canonical text form. */
+export interface ClientIp {
+  /** Canonical text: dotted quad, or RFC 5952 compressed lower-case IPv6. */
+  readonly text: string;
+  readonly family: IpFamily;
+  readonly parsed: ipaddr.IPv4 | ipaddr.IPv6;
+}
+
+/**
+ * Parse a client address as Postfix sends it. `::ffff:a.b.c.d` is the IPv4 client
+ * `a.b.c.d` (SPEC "What is checked"): its PTR lives in in-addr.arpa and its forward
+ * record is an A record. Zone ids (`fe80::1%eth0`) and anything else non-numeric are refused.
+ */
+export function parseClientIp(text: string): ClientIp | undefined {
+  if (text.length === 0 || text.length > 64 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
+    parsed = ipaddr.IPv4.parse(text);
+  } else if (text.includes(':') && ipaddr.IPv6.isValid(text)) {
+    parsed = ipaddr.IPv6.parse(text);
+    if (parsed.isIPv4MappedAddress()) parsed = parsed.toIPv4Address();
+  } else {
+    return undefined;
+  }
+  return {
+    text: parsed.kind() === 'ipv4' ? parsed.toString() : (parsed as ipaddr.IPv6).toRFC5952String(),
+    family: parsed.kind() === 'ipv4' ? 4 : 6,
+    parsed,
+  };
+}
+
+/** Canonical text of an address from DNS, for exact comparison with a client IP; undefined if not an address. */
+export function canonicalAddress(text: string): string | undefined {
+  return parseClientIp(text)?.text;
+}
+
+/** The reverse-lookup name of an address: RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa. */
+export function reverseName(ip: ClientIp): string {
+  const bytes = ip.parsed.toByteArray();
+  if (ip.family === 4) return `${bytes.slice().reverse().join('.')}.in-addr.arpa`;
+  const nibbles: string[] = [];
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    const byte = bytes[i] ?? 0;
+    nibbles.push((byte & 0x0f).toString(16), (byte >> 4).toString(16));
+  }
+  return `${nibbles.join('.')}.ip6.arpa`;
+}
+
+/** A parsed network in CIDR form, kept with the text the admin wrote. */
+export interface Network {
+  readonly text: string;
+  readonly range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+}
+
+/** Parse `a.b.c.d/n`, `v6/n` or a bare address (a host route); undefined if invalid. */
+export function parseNetwork(text: string): Network | undefined {
+  try {
+    const range = text.includes('/') ? ipaddr.parseCIDR(text) : undefined;
+    if (range) return { text, range };
+    const host = parseClientIp(text);
+    if (!host) return undefined;
+    return { text, range: [host.parsed, host.family === 4 ? 32 : 128] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the address lies in one of the networks (IPv4-mapped addresses match IPv4 networks). */
+export function inNetworks(ip: ClientIp, networks: readonly Network[]): boolean {
+  for (const network of networks) {
+    const [base] = network.range;
+    if (base.kind() !== ip.parsed.kind()) continue;
+    if (ip.parsed.match(network.range)) return true;
+  }
+  return false;
+}

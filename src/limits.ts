@@ -1,0 +1,45 @@
+/**
+ * Hard bounds that no configuration may exceed. One home for every limit so the
+ * protocol, server and lookups never carry magic numbers of their own.
+ */
+export const LIMITS = {
+  /** SPEC "Protocol": a line over 8 KiB is trouble. */
+  maxLineBytes: 8 * 1024,
+  /** SPEC "Protocol": a request over 64 KiB is trouble. */
+  maxRequestBytes: 64 * 1024,
+  /**
+   * A request that starts but does not finish within this time is trouble (slowloris).
+   * Postfix writes a whole request at once (POSTFIX-FACTS 2), so this never fires for it.
+   */
+  requestReadTimeoutMs: 30_000,
+  /**
+   * Idle connections close after this. It is longer than Postfix's
+   * smtpd_policy_service_max_idle (300 s) so Postfix, not the daemon, closes idle
+   * connections (POSTFIX-FACTS 2: a server-side close delays the next request by retry_delay).
+   */
+  idleTimeoutMs: 330_000,
+  /** Requests pipelined on one connection before reading pauses (Postfix sends one at a time). */
+  maxPipelinedRequests: 64,
+  /** Unsent reply bytes on one connection before reading pauses (a peer that never reads). */
+  maxPendingReplyBytes: 256 * 1024,
+  /** Upper bound for max_ptr_names: each name costs one forward query (amplification bound). */
+  maxPtrNamesCeiling: 50,
+  /** Upper bound for max_connections. */
+  maxConnectionsCeiling: 1_000_000,
+  /** Upper bound for cache_size. */
+  maxCacheSizeCeiling: 10_000_000,
+  /** Per-message decisions remembered (keyed by instance); a message's recipients arrive within minutes. */
+  instanceCacheSize: 20_000,
+  instanceTtlMs: 30 * 60_000,
+  /** RFC 1035 §2.3.4: names are at most 255 octets, labels at most 63. */
+  maxHostnameLength: 253,
+  maxLabelLength: 63,
+  /** Longest string from a peer or from DNS copied into one log field. */
+  maxLogFieldChars: 256,
+  /** Extra time allowed on top of dns_timeout × dns_tries before a lookup is declared timed out. */
+  dnsDeadlineMarginMs: 250,
+  /** Longest reply_hint accepted (the whole reply must stay well under Postfix's line limits). */
+  maxReplyHintChars: 200,
+  /** Decisions sampled before the "most clients are skipped: NAT?" warning is considered. */
+  natWarningSample: 200,
+} as const;

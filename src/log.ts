@@ -1,0 +1,110 @@
+/**
+ * The logger: pino JSON lines on stdout. The only importer of pino. No transports (they need
+ * worker threads and files next to the bundle); child loggers carry per-connection fields.
+ */
+import pino from 'pino';
+import type { LogLevel } from './config.js';
+
+export type Logger = pino.Logger;
+
+const destinations = new WeakMap<Logger, { flushSync(): void }>();
+
+/** A logger writing JSON lines to a file descriptor (stdout by default), buffered. */
+export function createLogger(level: LogLevel, fd = 1): Logger {
+  const destination = pino.destination({ dest: fd, sync: false, minLength: 0 });
+  const logger = pino(
+    {
+      level,
+      base: { name: 'fcrdns-policyd' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  destinations.set(logger, destination);
+  return logger;
+}
+
+/** A logger that discards everything (tests and the `check` command's internals). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/** Write out what is buffered before the process exits. */
+export function flushLogger(logger: Logger): void {
+  try {
+    destinations.get(logger)?.flushSync();
+  } catch {
+    // A closed stdout cannot be flushed; nothing more can be said about it.
+  }
+}
+
+/** At most this many addresses per forward answer go into a log line (an A set can hold hundreds). */
+const MAX_LOGGED_ADDRESSES = 16;
+
+interface DecisionParts {
+  request: {
+    clientAddress: string;
+    heloName: string;
+    instance: string;
+    queueId: string;
+    protocolState: string;
+  };
+  result: string;
+  temperrorStage?: 'ptr' | 'forward' | undefined;
+  reason?: string;
+  ptr?: { outcome: string; code?: string | undefined; names: readonly string[]; ignored: readonly { name: string; reason: string }[] };
+  forward?: readonly { name: string; outcome: string; code?: string | undefined; addresses: readonly string[]; matched: boolean }[];
+  action: string;
+  reply: string;
+  cached: boolean;
+  durationMs: number;
+}
+
+/**
+ * The fields of one decision line (SPEC "Logs"). Every key is fixed here, never taken from a
+ * peer; values from peers and DNS are already length-bounded and pino JSON-escapes them.
+ */
+export function decisionFields(parts: DecisionParts): Record<string, unknown> {
+  const { request } = parts;
+  return {
+    client_address: request.clientAddress,
+    helo_name: request.heloName,
+    instance: request.instance,
+    queue_id: request.queueId,
+    protocol_state: request.protocolState,
+    result: parts.result,
+    ...(parts.temperrorStage ? { temperror_stage: parts.temperrorStage } : {}),
+    ...(parts.reason ? { reason: parts.reason } : {}),
+    ...(parts.ptr
+      ? {
+          ptr: {
+            outcome: parts.ptr.outcome,
+            ...(parts.ptr.code ? { code: parts.ptr.code } : {}),
+            names: parts.ptr.names,
+            ...(parts.ptr.ignored.length > 0
+              ? { ignored: parts.ptr.ignored.map((item) => ({ name: item.name.slice(0, 256), reason: item.reason })) }
+              : {}),
+          },
+        }
+      : {}),
+    ...(parts.forward
+      ? {
+          forward: parts.forward.map((check) => ({
+            name: check.name,
+            outcome: check.outcome,
+            ...(check.code ? { code: check.code } : {}),
+            addresses: check.addresses.slice(0, MAX_LOGGED_ADDRESSES),
+            ...(check.addresses.length > MAX_LOGGED_ADDRESSES
+              ? { addresses_omitted: check.addresses.length - MAX_LOGGED_ADDRESSES }
+              : {}),
+            matched: check.matched,
+          })),
+        }
+      : {}),
+    action: parts.action,
+    reply: parts.reply,
+    cached: parts.cached,
+    duration_ms: Math.round(parts.durationMs * 1000) / 1000,
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * Turns decoded attributes into a validated policy request. Anything Postfix would never
+ * send is "trouble" (SMTPD_POLICY_README): the caller logs it and hangs up without replying.
+ */
+import type { PolicyAttributes } from './protocol.js';
+import { parseClientIp, type ClientIp } from './ip.js';
+import { LIMITS } from './limits.js';
+
+export interface PolicyRequest {
+  readonly client: ClientIp;
+  /** Exactly as received, for logs only (length-bounded). */
+  readonly clientAddress: string;
+  readonly heloName: string;
+  readonly instance: string;
+  readonly queueId: string;
+  readonly protocolState: string;
+  readonly saslUsername: string;
+  readonly recipient: string;
+  readonly sender: string;
+}
+
+export type RequestParse = { ok: true; request: PolicyRequest } | { ok: false; problem: string };
+
+/** Bound a peer-supplied string before it is kept or logged. */
+export function bounded(value: string | undefined): string {
+  if (value === undefined) return '';
+  return value.length > LIMITS.maxLogFieldChars ? `${value.slice(0, LIMITS.maxLogFieldChars)}…` : value;
+}
+
+/** Validate one request: it must be `request=smtpd_access_policy` with a parsable client_address. */
+export function parsePolicyRequest(attributes: PolicyAttributes): RequestParse {
+  const type = attributes.get('request');
+  if (type === undefined) return { ok: false, problem: 'missing "request" attribute' };
+  // SMTPD_POLICY_README: the only request type Postfix sends.
+  if (type !== 'smtpd_access_policy') return { ok: false, problem: 'unknown request type' };
+  const address = attributes.get('client_address');
+  if (address === undefined || address === '') return { ok: false, problem: 'missing client_address' };
+  const client = parseClientIp(address);
+  if (!client) return { ok: false, problem: 'unparsable client_address' };
+  return {
+    ok: true,
+    request: {
+      client,
+      clientAddress: bounded(address),
+      heloName: bounded(attributes.get('helo_name')),
+      instance: bounded(attributes.get('instance')),
+      queueId: bounded(attributes.get('queue_id')),
+      protocolState: bounded(attributes.get('protocol_state')),
+      saslUsername: bounded(attributes.get('sasl_username')),
+      recipient: bounded(attributes.get('recipient')),
+      sender: bounded(attributes.get('sender')),
+    },
+  };
+}
