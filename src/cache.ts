@@ -41,7 +41,8 @@ export class LookupCache {
   ) {
     this.cache = new LRUCache<string, Outcome, undefined>({
       max: settings.size,
-      ...(clock ? { perf: clock } : {}),
+      // An injected clock is read on every access (lru-cache otherwise caches "now" for 1 ms).
+      ...(clock ? { perf: clock, ttlResolution: 0 } : {}),
       fetchMethod: async (key, _stale, { options }) => {
         const outcome = await this.load(key);
         options.ttl = this.ttlFor(key, outcome);

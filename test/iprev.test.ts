@@ -1,0 +1,116 @@
+import t from 'tap';
+import { directLookups } from '../src/dns.js';
+import { parseClientIp, reverseName } from '../src/ip.js';
+import { hostnameProblem, lookupIprev } from '../src/iprev.js';
+import { zoneResolver, type ZoneTable } from './helpers/zone-resolver.js';
+
+async function check(ipText: string, table: ZoneTable, maxPtrNames = 10) {
+  const resolver = zoneResolver(table);
+  const ip = parseClientIp(ipText)!;
+  const result = await lookupIprev(ip, directLookups(resolver, 1000), maxPtrNames);
+  return { result, queries: resolver.queries };
+}
+
+const V4_ARPA = '5.113.0.203.in-addr.arpa';
+
+t.test('reverse names', async (t) => {
+  t.equal(reverseName(parseClientIp('203.0.113.5')!), V4_ARPA);
+  t.equal(reverseName(parseClientIp('::ffff:203.0.113.5')!), V4_ARPA, 'IPv4-mapped is IPv4');
+  t.equal(
+    reverseName(parseClientIp('2001:db8::25')!),
+    '5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+  );
+});
+
+t.test('pass: the PTR name resolves back to the client', async (t) => {
+  const { result, queries } = await check('203.0.113.5', { ptr: { [V4_ARPA]: ['mail.example.com'] }, a: { 'mail.example.com': ['203.0.113.5'] } });
+  t.equal(result.result, 'pass');
+  t.same(result.confirmedNames, ['mail.example.com']);
+  t.same(queries, [`PTR ${V4_ARPA}`, 'A mail.example.com'], 'A only for an IPv4 client');
+});
+
+t.test('IPv6 pass asks AAAA only, and compares canonical addresses', async (t) => {
+  const arpa = reverseName(parseClientIp('2001:db8::25')!);
+  const { result, queries } = await check('2001:DB8:0:0::25', { ptr: { [arpa]: ['mx6.example.com.'] }, aaaa: { 'mx6.example.com': ['2001:db8:0:0:0:0:0:25'] } });
+  t.equal(result.result, 'pass');
+  t.same(queries, [`PTR ${arpa}`, 'AAAA mx6.example.com']);
+});
+
+t.test('no_ptr: NXDOMAIN, no data, or only invalid names', async (t) => {
+  t.equal((await check('203.0.113.5', {})).result.result, 'no_ptr');
+  const nodata = await check('203.0.113.5', { a: { [V4_ARPA]: ['192.0.2.1'] } });
+  t.equal(nodata.result.result, 'no_ptr');
+  t.equal(nodata.result.ptr.code, 'ENODATA');
+  const invalid = await check('203.0.113.5', { ptr: { [V4_ARPA]: ['203.0.113.5', 'bad_label-.example', '-x.example.com', '1.2.3'] } });
+  t.equal(invalid.result.result, 'no_ptr');
+  t.equal(invalid.result.ptr.ignored.length, 4);
+  t.same(invalid.queries, [`PTR ${V4_ARPA}`], 'no forward lookups for names that are not names');
+});
+
+t.test('no_forward and mismatch', async (t) => {
+  const noForward = await check('203.0.113.5', { ptr: { [V4_ARPA]: ['host.example.com'] }, aaaa: { 'host.example.com': ['2001:db8::5'] } });
+  t.equal(noForward.result.result, 'no_forward', 'only an AAAA for an IPv4 client is not a forward record');
+  const missing = await check('203.0.113.5', { ptr: { [V4_ARPA]: ['host.example.com'] } });
+  t.equal(missing.result.result, 'no_forward');
+  const mismatch = await check('203.0.113.5', { ptr: { [V4_ARPA]: ['host.example.com'] }, a: { 'host.example.com': ['203.0.113.6', '198.51.100.1'] } });
+  t.equal(mismatch.result.result, 'mismatch');
+  t.same(mismatch.result.forward[0]?.addresses, ['203.0.113.6', '198.51.100.1']);
+});
+
+t.test('several PTR names: one good one passes, even when another fails temporarily', async (t) => {
+  const { result } = await check('203.0.113.5', {
+    ptr: { [V4_ARPA]: ['stale.example.net', 'broken.example.org', 'mail.example.com'] },
+    a: { 'stale.example.net': ['192.0.2.99'], 'broken.example.org': { error: 'ESERVFAIL' }, 'mail.example.com': ['203.0.113.5'] },
+  });
+  t.equal(result.result, 'pass');
+  t.same(result.confirmedNames, ['mail.example.com']);
+});
+
+t.test('temperror: PTR stage and forward stage', async (t) => {
+  for (const code of ['ESERVFAIL', 'EREFUSED', 'ETIMEOUT', 'ECONNREFUSED', 'EBADRESP', 'ESOMETHINGNEW']) {
+    const { result } = await check('203.0.113.5', { ptr: { [V4_ARPA]: { error: code } } });
+    t.equal(result.result, 'temperror', code);
+    t.equal(result.temperrorStage, 'ptr');
+    t.equal(result.ptr.code, code);
+  }
+  const forward = await check('203.0.113.5', {
+    ptr: { [V4_ARPA]: ['a.example.com', 'b.example.com'] },
+    a: { 'a.example.com': ['192.0.2.1'], 'b.example.com': { error: 'ETIMEOUT' } },
+  });
+  t.equal(forward.result.result, 'temperror', 'a temporary failure could have hidden a match');
+  t.equal(forward.result.temperrorStage, 'forward');
+});
+
+t.test('names compare case-insensitively and duplicates are examined once', async (t) => {
+  const { result, queries } = await check('203.0.113.5', {
+    ptr: { [V4_ARPA]: ['MAIL.Example.COM.', 'mail.example.com'] },
+    a: { 'mail.example.com': ['203.0.113.5'] },
+  });
+  t.equal(result.result, 'pass');
+  t.same(result.ptr.names, ['mail.example.com']);
+  t.equal(queries.length, 2);
+});
+
+t.test('max_ptr_names bounds the forward queries', async (t) => {
+  const names = Array.from({ length: 30 }, (_, i) => `h${i}.example.com`);
+  const { result, queries } = await check('203.0.113.5', { ptr: { [V4_ARPA]: names }, a: { 'h29.example.com': ['203.0.113.5'] } }, 10);
+  t.equal(result.result, 'no_forward', 'the one good name is past the limit');
+  t.equal(queries.length, 11);
+  t.equal(result.ptr.ignored.filter((item) => item.reason === 'over max_ptr_names').length, 20);
+});
+
+t.test('hostname validity follows Postfix valid_hostname', async (t) => {
+  t.equal(hostnameProblem('mail.example.com'), undefined);
+  t.equal(hostnameProblem('mail_1.example.com'), undefined, 'underscores accepted');
+  t.equal(hostnameProblem('localhost'), undefined, 'localhost is not special');
+  t.equal(hostnameProblem('1.2.3.4'), 'numeric name');
+  t.equal(hostnameProblem('2001:db8::1'), 'numeric name');
+  t.equal(hostnameProblem('123'), 'numeric name');
+  t.equal(hostnameProblem('-a.example.com'), 'invalid hostname');
+  t.equal(hostnameProblem('a-.example.com'), 'invalid hostname');
+  t.equal(hostnameProblem('a..example.com'), 'invalid hostname');
+  t.equal(hostnameProblem('a b.example.com'), 'invalid hostname');
+  t.equal(hostnameProblem(`${'a'.repeat(64)}.example.com`), 'invalid hostname');
+  t.equal(hostnameProblem(`${'a.'.repeat(127)}com`), 'invalid hostname');
+  t.equal(hostnameProblem('caf\u00e9.example'), 'invalid hostname');
+});

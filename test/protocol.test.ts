@@ -1,0 +1,128 @@
+import t from 'tap';
+import { LIMITS } from '../src/limits.js';
+import { PolicyDecoder, encodeReply, type DecodeEvent } from '../src/protocol.js';
+
+const REQUEST =
+  'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.5\n' +
+  'client_name=unknown\nreverse_client_name=unknown\nhelo_name=mail.example.com\nsender=a@example.com\n' +
+  'recipient=b@example.org\ninstance=1a2b.5f3c.1\nqueue_id=\nsasl_username=\n\n';
+
+function decodeAll(chunks: Buffer[]): DecodeEvent[] {
+  const decoder = new PolicyDecoder();
+  return chunks.flatMap((chunk) => decoder.push(chunk));
+}
+
+function attributesOf(event: DecodeEvent | undefined): Record<string, string> {
+  if (!event || event.kind !== 'request') throw new Error(`expected a request, got ${JSON.stringify(event)}`);
+  return Object.fromEntries(event.attributes);
+}
+
+t.test('a request split at every byte boundary decodes the same', async (t) => {
+  const bytes = Buffer.from(REQUEST);
+  const whole = attributesOf(decodeAll([bytes])[0]);
+  t.equal(whole.client_address, '203.0.113.5');
+  t.equal(whole.queue_id, '');
+  for (let split = 0; split <= bytes.length; split++) {
+    const events = decodeAll([bytes.subarray(0, split), bytes.subarray(split)]);
+    t.equal(events.length, 1);
+    t.same(attributesOf(events[0]), whole);
+  }
+  // and one byte at a time
+  const single = decodeAll([...bytes].map((byte) => Buffer.from([byte])));
+  t.same(attributesOf(single[0]), whole);
+});
+
+t.test('pipelined requests decode in order, across any chunking', async (t) => {
+  const three = Buffer.from(REQUEST.replace('203.0.113.5', '192.0.2.1') + REQUEST + REQUEST.replace('203.0.113.5', '2001:db8::1'));
+  for (const size of [4096, 128, 16, 7, 1]) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < three.length; i += size) chunks.push(three.subarray(i, i + size));
+    const events = decodeAll(chunks);
+    t.same(
+      events.map((event) => attributesOf(event).client_address),
+      ['192.0.2.1', '203.0.113.5', '2001:db8::1'],
+      `chunk size ${size}`,
+    );
+  }
+});
+
+t.test('CRLF line ends are tolerated', async (t) => {
+  const events = decodeAll([Buffer.from(REQUEST.replace(/\n/g, '\r\n'))]);
+  const attributes = attributesOf(events[0]);
+  t.equal(attributes.client_address, '203.0.113.5');
+  t.equal(attributes.helo_name, 'mail.example.com');
+  t.equal(events.length, 1);
+});
+
+t.test('a repeated attribute keeps its last value', async (t) => {
+  const events = decodeAll([Buffer.from('request=smtpd_access_policy\nclient_address=192.0.2.1\nclient_address=192.0.2.2\n\n')]);
+  t.equal(attributesOf(events[0]).client_address, '192.0.2.2');
+});
+
+t.test('values may contain "=" and UTF-8; empty values are kept', async (t) => {
+  const events = decodeAll([Buffer.from('request=smtpd_access_policy\nsender=a=b@example.com\nhelo_name=bücher.example\nccert_subject=\n\n')]);
+  const attributes = attributesOf(events[0]);
+  t.equal(attributes.sender, 'a=b@example.com');
+  t.equal(attributes.helo_name, 'bücher.example');
+  t.equal(attributes.ccert_subject, '');
+});
+
+t.test('broken input is trouble, and the decoder stops there', async (t) => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['line without =', Buffer.from('garbage\n\n'), /without "="/],
+    ['empty attribute name', Buffer.from('=value\n\n'), /empty name/],
+    ['empty request', Buffer.from('\n'), /empty request/],
+    ['binary bytes', Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x0a]), /without "="/],
+    ['oversize line with LF', Buffer.from(`helo_name=${'x'.repeat(LIMITS.maxLineBytes)}\n\n`), /line longer/],
+    ['oversize line without LF', Buffer.from(`helo_name=${'x'.repeat(LIMITS.maxLineBytes + 10)}`), /line longer/],
+  ];
+  for (const [name, input, problem] of cases) {
+    const decoder = new PolicyDecoder();
+    const events = decoder.push(input);
+    t.equal(events.length, 1, name);
+    t.equal(events[0]?.kind, 'trouble', name);
+    if (events[0]?.kind === 'trouble') t.match(events[0].problem, problem, name);
+    t.same(decoder.push(Buffer.from(REQUEST)), [], `${name}: nothing decoded after trouble`);
+  }
+});
+
+t.test('an oversize line fed byte by byte is caught before it is buffered', async (t) => {
+  const decoder = new PolicyDecoder();
+  let trouble: DecodeEvent | undefined;
+  for (let i = 0; i < LIMITS.maxLineBytes + 100 && !trouble; i++) {
+    trouble = decoder.push(Buffer.from('x'))[0];
+  }
+  t.equal(trouble?.kind, 'trouble');
+});
+
+t.test('a request over 64 KiB is trouble even when each line is short', async (t) => {
+  const lines: string[] = [];
+  for (let i = 0; lines.join('\n').length < LIMITS.maxRequestBytes + 100; i++) lines.push(`attr${i}=${'v'.repeat(100)}`);
+  const events = decodeAll([Buffer.from(`${lines.join('\n')}\n\n`)]);
+  t.equal(events.length, 1);
+  t.equal(events[0]?.kind, 'trouble');
+  if (events[0]?.kind === 'trouble') t.match(events[0].problem, /request larger/);
+});
+
+t.test('requests before the trouble are still delivered', async (t) => {
+  const events = decodeAll([Buffer.from(`${REQUEST}garbage\n\n`)]);
+  t.same(events.map((event) => event.kind), ['request', 'trouble']);
+});
+
+t.test('a half request is reported as partial', async (t) => {
+  const decoder = new PolicyDecoder();
+  t.equal(decoder.hasPartialRequest, false);
+  decoder.push(Buffer.from('request=smtpd_access_policy\nclient_addr'));
+  t.equal(decoder.hasPartialRequest, true);
+  decoder.push(Buffer.from('ess=192.0.2.1\n\n'));
+  t.equal(decoder.hasPartialRequest, false);
+});
+
+t.test('replies are LF-only and refuse line breaks', async (t) => {
+  t.equal(encodeReply('DUNNO').toString(), 'action=DUNNO\n\n');
+  t.equal(encodeReply('550 5.7.25 cannot find your hostname, [192.0.2.1]').toString(), 'action=550 5.7.25 cannot find your hostname, [192.0.2.1]\n\n');
+  t.notMatch(encodeReply('DUNNO').toString(), /\r/);
+  t.throws(() => encodeReply('DUNNO\r\nx'));
+  t.throws(() => encodeReply(''));
+  t.throws(() => encodeReply('caf\u00e9'));
+});
