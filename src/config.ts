@@ -110,7 +110,7 @@ function yesNo(raw: string): Parsed<boolean> {
   return fail('expected yes or no');
 }
 
-function parseHostPort(raw: string, defaultPort?: number): Parsed<{ host: string; port: number }> {
+function parseHostPort(raw: string, defaultPort?: number, minPort = 1): Parsed<{ host: string; port: number }> {
   const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(raw);
   const plain = /^([^\s:[\]]+)(?::(\d{1,5}))?$/.exec(raw);
   const match = bracketed ?? plain;
@@ -119,7 +119,7 @@ function parseHostPort(raw: string, defaultPort?: number): Parsed<{ host: string
   const portText = match[2];
   if (portText === undefined && defaultPort === undefined) return fail('a port is required (host:port or [ipv6]:port)');
   const port = portText === undefined ? (defaultPort ?? 0) : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return fail('port must be 1 to 65535');
+  if (!Number.isInteger(port) || port < minPort || port > 65535) return fail(`port must be ${minPort} to 65535`);
   if (bracketed && parseNetwork(host) === undefined) return fail(`"${printable(host)}" is not an IPv6 address`);
   return { host, port };
 }
@@ -130,7 +130,8 @@ function listenAddress(raw: string): Parsed<ListenAddress> {
     if (!path.startsWith('/')) return fail('unix: needs an absolute path, e.g. unix:/var/spool/postfix/private/fcrdns-policyd');
     return { kind: 'unix', path };
   }
-  const hostPort = parseHostPort(raw);
+  // Port 0 binds any free port (tests; the bound port is logged at start-up).
+  const hostPort = parseHostPort(raw, undefined, 0);
   if (isFailure(hostPort)) return fail(`${hostPort.error}, or unix:/path`);
   return { kind: 'tcp', ...hostPort };
 }

@@ -9,20 +9,25 @@ export type Logger = pino.Logger;
 
 const destinations = new WeakMap<Logger, { flushSync(): void }>();
 
+const OPTIONS = (level: LogLevel): pino.LoggerOptions => ({
+  level,
+  base: { name: 'fcrdns-policyd' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  // Level names, not numbers: an admin greps for "warn".
+  formatters: { level: (label) => ({ level: label }) },
+});
+
 /** A logger writing JSON lines to a file descriptor (stdout by default), buffered. */
 export function createLogger(level: LogLevel, fd = 1): Logger {
   const destination = pino.destination({ dest: fd, sync: false, minLength: 0 });
-  const logger = pino(
-    {
-      level,
-      base: { name: 'fcrdns-policyd' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    destination,
-  );
+  const logger = pino(OPTIONS(level), destination);
   destinations.set(logger, destination);
   return logger;
+}
+
+/** A logger writing JSON lines to a stream (tests read the decision lines back). */
+export function createStreamLogger(level: LogLevel, stream: { write(line: string): void }): Logger {
+  return pino(OPTIONS(level), stream);
 }
 
 /** A logger that discards everything (tests and the `check` command's internals). */

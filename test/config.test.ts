@@ -72,7 +72,7 @@ t.test('main.cf syntax: comments, blank lines, continuation, CRLF, spacing', asy
 const KEY_CASES: Record<string, { good: Array<[string, string]>; bad: Array<[string, RegExp]> }> = {
   listen: {
     good: [['127.0.0.1:10040', '127.0.0.1:10040'], ['[::1]:10041', '[::1]:10041'], ['localhost:9999', 'localhost:9999'], ['unix:/run/fcrdns.sock', 'unix:/run/fcrdns.sock']],
-    bad: [['127.0.0.1', /port is required/], ['127.0.0.1:70000', /1 to 65535/], ['unix:relative', /absolute path/], ['[nonsense]:1', /host:port|IPv6/]],
+    bad: [['127.0.0.1', /port is required/], ['127.0.0.1:70000', /0 to 65535/], ['unix:relative', /absolute path/], ['[nonsense]:1', /host:port|IPv6/]],
   },
   listen_mode: { good: [['0600', '0600'], ['660', '0660']], bad: [['0999', /octal/], ['rw', /octal/]] },
   listen_allow: { good: [['192.0.2.0/24, ::1', '192.0.2.0/24, ::1'], ['', '']], bad: [['192.0.2.0/33', /not an address or CIDR/], ['example.com', /not an address/]] },
