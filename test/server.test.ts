@@ -33,7 +33,7 @@ interface Harness {
   port: number;
 }
 
-async function harness(t: Tap.Test, configText = '', options: { idleTimeoutMs?: number; requestReadTimeoutMs?: number } = {}): Promise<Harness> {
+async function harness(t: { teardown(fn: () => unknown): void }, configText = '', options: { idleTimeoutMs?: number; requestReadTimeoutMs?: number } = {}): Promise<Harness> {
   const lines: Array<Record<string, unknown>> = [];
   const logger = createStreamLogger('debug', { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const resolver = zoneResolver(ZONES);

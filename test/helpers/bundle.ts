@@ -1,0 +1,105 @@
+/** Runs the built bundle (dist/fcrdns-policyd.js) as a real process and reads its JSON log lines. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const BUNDLE = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/fcrdns-policyd.js');
+
+export function bundleMissing(): string | undefined {
+  return existsSync(BUNDLE) ? undefined : `${BUNDLE} is missing: run "npm run build" (npm test does it first)`;
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  port: number;
+  configPath: string;
+  lines: LogLine[];
+  stderr: () => string;
+  /** Resolves with the first log line (from index `from`) that satisfies the predicate. */
+  waitFor(predicate: (line: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>;
+  /** Rewrite the config file and send SIGHUP; resolves on the daemon's answer line. */
+  reload(configText: string): Promise<LogLine>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startBundle(configText: string, args: string[] = []): Promise<RunningDaemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'fcrdns-daemon-'));
+  const configPath = join(dir, 'fcrdns-policyd.conf');
+  writeFileSync(configPath, configText);
+  const child = spawn(process.execPath, [BUNDLE, '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let partial = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    partial += chunk.toString();
+    let newline;
+    while ((newline = partial.indexOf('\n')) !== -1) {
+      const line = partial.slice(0, newline);
+      partial = partial.slice(newline + 1);
+      try {
+        lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        lines.push({ msg: 'UNPARSABLE LOG LINE', raw: line });
+      }
+    }
+    for (const waiter of waiters) waiter();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('exit', () => waiters.forEach((waiter) => waiter()));
+
+  const waitFor = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000, from = 0): Promise<LogLine> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = lines.slice(from).find(predicate);
+        if (found) {
+          resolve(found);
+          return true;
+        }
+        if (child.exitCode !== null) {
+          reject(new Error(`daemon exited (${child.exitCode}): ${stderr}`));
+          return true;
+        }
+        return false;
+      };
+      if (check()) return;
+      const waiter = () => {
+        if (check()) cleanup();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log line in ${timeoutMs} ms; stderr: ${stderr}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+      };
+      waiters.add(waiter);
+    });
+
+  const started = await waitFor((line) => line.msg === 'started');
+  const listen = String(started.listen);
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  return {
+    child,
+    port,
+    configPath,
+    lines,
+    stderr: () => stderr,
+    waitFor,
+    async reload(text: string) {
+      const from = lines.length;
+      writeFileSync(configPath, text);
+      child.kill('SIGHUP');
+      return waitFor((line) => line.msg === 'reloaded' || String(line.msg).startsWith('reload failed'), 10_000, from);
+    },
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
