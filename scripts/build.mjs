@@ -1,12 +1,16 @@
 // Bundle src/main.ts into one file that runs with plain `node` and no node_modules (SPEC).
+// The file is replaced atomically (write, then rename), so a daemon or test starting while a
+// build runs never reads half a bundle.
 import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const outfile = 'dist/fcrdns-policyd.js';
 
-await build({
+const result = await build({
   entryPoints: ['src/main.ts'],
-  outfile: 'dist/fcrdns-policyd.js',
+  outfile,
+  write: false,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -17,4 +21,10 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-chmodSync('dist/fcrdns-policyd.js', 0o755);
+mkdirSync('dist', { recursive: true });
+for (const file of result.outputFiles) {
+  const temporary = `${file.path}.${process.pid}.tmp`;
+  writeFileSync(temporary, file.contents, { mode: 0o755 });
+  chmodSync(temporary, 0o755);
+  renameSync(temporary, file.path);
+}

@@ -16,7 +16,7 @@ const missing = knotMissing() ?? bundleMissing();
 if (missing) {
   // Loud: .ci/run installs everything and fails on any skip.
   if (process.env.CI) t.fail(`integration tests cannot run: ${missing}`);
-  else t.skip(`INTEGRATION TESTS SKIPPED: ${missing}`);
+  else t.test(`INTEGRATION TESTS SKIPPED: ${missing}`, { skip: true }, async () => undefined);
 } else {
   await main();
 }
