@@ -18,7 +18,8 @@ if (missing) {
   if (process.env.CI) t.fail(`integration tests cannot run: ${missing}`);
   else t.test(`INTEGRATION TESTS SKIPPED: ${missing}`, { skip: true }, async () => undefined);
 } else {
-  await main();
+  // A failure while starting servers must still run the teardowns registered so far.
+  await main().catch((error: unknown) => t.fail(`setup failed: ${error instanceof Error ? error.message : String(error)}`));
 }
 
 

@@ -51,10 +51,18 @@ export interface Knot {
   stop(): Promise<void>;
 }
 
-export async function startKnot(zones: Record<string, ZoneSpec>): Promise<Knot> {
+export interface KnotOptions {
+  /** Loopback address to listen on (default 127.0.0.1). */
+  address?: string;
+  /** Port (default: a free one). Port 53 is for resolvers that cannot take a port (resolv.conf). */
+  port?: number;
+}
+
+export async function startKnot(zones: Record<string, ZoneSpec>, options: KnotOptions = {}): Promise<Knot> {
   if (!KNOTD || !KNOTC) throw new Error(knotMissing());
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-knot-'));
-  const port = await freePort();
+  const address = options.address ?? '127.0.0.1';
+  const port = options.port ?? (await freePort());
   const zoneConfig: string[] = [];
   for (const [origin, spec] of Object.entries(zones)) {
     const file = join(dir, `${origin}.zone`);
@@ -82,7 +90,7 @@ export async function startKnot(zones: Record<string, ZoneSpec>): Promise<Knot> 
     [
       'server:',
       `    rundir: "${dir}"`,
-      `    listen: 127.0.0.1@${port}`,
+      `    listen: ${address}@${port}`,
       'control:',
       `    listen: "${socketPath}"`,
       'database:',
@@ -113,7 +121,7 @@ export async function startKnot(zones: Record<string, ZoneSpec>): Promise<Knot> 
     try {
       await knotc('status');
       await new Promise<void>((resolve, reject) => {
-        const socket = net.connect(port, '127.0.0.1', () => {
+        const socket = net.connect(port, address, () => {
           socket.destroy();
           resolve();
         });
