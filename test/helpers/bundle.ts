@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const BUNDLE = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/fcrdns-policyd.js');
 
@@ -25,11 +25,14 @@ export interface RunningDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startBundle(configText: string, args: string[] = []): Promise<RunningDaemon> {
+export async function startBundle(configText: string, args: string[] = [], bundle = BUNDLE): Promise<RunningDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-daemon-'));
   const configPath = join(dir, 'fcrdns-policyd.conf');
   writeFileSync(configPath, configText);
-  const child = spawn(process.execPath, [BUNDLE, '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bundle, '--config', configPath, ...args], {
+    cwd: dirname(bundle),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
   let partial = '';
