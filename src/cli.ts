@@ -7,10 +7,11 @@ import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, formatEffective, parseConfig, type Config } from './config.js';
 import { startDaemon } from './daemon.js';
 import { createSystemResolver, directLookups, queryDeadlineMs } from './dns.js';
-import { parseClientIp, type ClientIp } from './ip.js';
-import { lookupIprev, normaliseName, type IprevResult } from './iprev.js';
+import { renderJson, renderText } from './check-render.js';
+import { checkTargets } from './diagnose.js';
+import { parseClientIp } from './ip.js';
+import { hostnameProblem, normaliseName } from './iprev.js';
 import { createLogger, flushLogger } from './log.js';
-import { decide, findExemption } from './policy.js';
 
 declare const FCRDNS_VERSION: string | undefined;
 export const VERSION = typeof FCRDNS_VERSION === 'string' ? FCRDNS_VERSION : '0.0.0-dev';
@@ -20,22 +21,26 @@ export const EXIT = { pass: 0, permanent: 1, temporary: 2, usage: 64, config: 78
 
 const USAGE = `Usage:
   fcrdns-policyd [--config FILE]            run the policy daemon (JSON logs on stdout)
-  fcrdns-policyd check IP [--helo NAME] [--config FILE] [--json]
-                                            look one client up and explain the verdict
+  fcrdns-policyd check IP|HOST... [--helo NAME] [--config FILE] [--json]
+                                            look clients up (a host: each of its A and AAAA
+                                            addresses) and explain the verdict and the fix
   fcrdns-policyd config [--config FILE]     validate the config and print every setting
   fcrdns-policyd --version | --help
 
 Without --config, ${DEFAULT_CONFIG_PATH} is read if it exists, else built-in defaults apply.
-Exit status of check: 0 pass, 1 permanent failure, 2 temporary failure, 64+ usage/config error.`;
+Exit status of check: 0 all pass, 1 a permanent failure, 2 only temporary failures, 64+ usage/config error.`;
 
 export interface Output {
   out(text: string): void;
   err(text: string): void;
+  /** Colour only on a terminal. */
+  isTerminal?: boolean;
 }
 
 const stdio: Output = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  isTerminal: process.stdout.isTTY === true,
 };
 
 /** Load the config: the named file, else the default path if present, else built-in defaults. */
@@ -109,16 +114,16 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
       io.out(formatEffective(config));
       return EXIT.pass;
     case 'check': {
-      if (rest.length !== 1) {
-        io.err(`fcrdns-policyd: "check" takes one IP address\n\n${USAGE}\n`);
+      if (rest.length === 0) {
+        io.err(`fcrdns-policyd: "check" needs an IP address or host name\n\n${USAGE}\n`);
         return EXIT.usage;
       }
-      const ip = parseClientIp(rest[0] ?? '');
-      if (!ip) {
-        io.err(`fcrdns-policyd: not an IP address: ${JSON.stringify(rest[0] ?? '')}\n`);
+      const bad = rest.find((target) => parseClientIp(target) === undefined && hostnameProblem(normaliseName(target)) !== undefined);
+      if (bad !== undefined) {
+        io.err(`fcrdns-policyd: not an IP address or host name: ${JSON.stringify(bad)}\n`);
         return EXIT.usage;
       }
-      return runCheck(ip, config, { helo: values.helo, json: values.json === true }, io);
+      return runCheck(rest, config, { helo: values.helo, json: values.json === true }, io);
     }
     default:
       io.err(`fcrdns-policyd: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
@@ -186,120 +191,16 @@ interface CheckOptions {
   json: boolean;
 }
 
-/** What the sender's operator must change, for each result. */
-function adviceFor(ip: ClientIp, result: IprevResult): string[] {
-  const recordType = ip.family === 4 ? 'A' : 'AAAA';
-  switch (result.result) {
-    case 'pass':
-      return ['Nothing to fix: the PTR name resolves back to this address.'];
-    case 'no_ptr':
-      return [
-        `There is no usable PTR record for ${ip.text} (${result.reverseName}).`,
-        `The PTR is set by whoever owns the IP address - your hosting provider or ISP - not at your domain's DNS host. ` +
-          `Ask them to set the PTR of ${ip.text} to your mail server's name (e.g. the name in Postfix's myhostname), ` +
-          `and make sure that name has an ${recordType} record pointing to ${ip.text}.`,
-        ...(result.ptr.ignored.length > 0
-          ? [`The PTR names present are not valid hostnames: ${result.ptr.ignored.map((item) => item.name).join(', ')}.`]
-          : []),
-      ];
-    case 'no_forward':
-      return [
-        `The PTR name(s) ${result.ptr.names.join(', ')} have no ${recordType} record.`,
-        `Add an ${recordType} record for ${result.ptr.names[0] ?? 'the name'} pointing to ${ip.text} at the DNS host of that domain.`,
-      ];
-    case 'mismatch':
-      return [
-        `The PTR name(s) resolve, but not to ${ip.text}: ` +
-          result.forward.map((check) => `${check.name} -> ${check.addresses.join(', ') || 'nothing'}`).join('; ') +
-          '.',
-        `Add ${ip.text} to the ${recordType} records of ${result.ptr.names[0] ?? 'the name'}, or have the IP's owner change the PTR to a name that resolves to ${ip.text}.`,
-      ];
-    case 'temperror':
-      return [
-        result.temperrorStage === 'ptr'
-          ? `The PTR lookup of ${result.reverseName} failed temporarily (${result.ptr.code ?? 'error'}).`
-          : `Forward lookups failed temporarily: ${result.forward
-              .filter((check) => check.outcome === 'temporary')
-              .map((check) => `${check.name} (${check.code ?? 'error'})`)
-              .join(', ')}.`,
-        'Retry later. If it persists, check that the authoritative servers of the zone answer, and that this resolver works.',
-      ];
-  }
-}
-
-/** Look one client up exactly as the daemon would (same resolver settings, same policy) and explain it. */
-async function runCheck(ip: ClientIp, config: Config, options: CheckOptions, io: Output): Promise<number> {
+/** Look each target (an IP, or a host name and all its addresses) up exactly as the daemon would, and explain it. */
+async function runCheck(targets: readonly string[], config: Config, options: CheckOptions, io: Output): Promise<number> {
   const resolver = createSystemResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries });
   const dns = directLookups(resolver, queryDeadlineMs({ timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries }));
-  const result = await lookupIprev(ip, dns, config.maxPtrNames);
-  const verdict = decide(result, ip, { check: config.check, mode: config.mode, overrides: config.overrides, replyHint: config.replyHint });
-  const exemption = findExemption({ client: ip, recipient: '', saslUsername: '' }, config);
-  const helo = options.helo === undefined ? undefined : normaliseName(options.helo);
-  const heloConfirmed = helo === undefined ? undefined : result.confirmedNames.includes(helo);
-  const advice = adviceFor(ip, result);
-  if (helo !== undefined && !heloConfirmed && result.result === 'pass') {
-    advice.push(
-      `The HELO name ${helo} is not a forward-confirmed PTR name of ${ip.text}; set the MTA's hostname ` +
-        `(Postfix: myhostname) to ${result.confirmedNames[0] ?? 'the PTR name'}.`,
-    );
-  }
-  const status = result.result === 'pass' ? EXIT.pass : result.result === 'temperror' ? EXIT.temporary : EXIT.permanent;
-
-  if (options.json) {
-    io.out(
-      `${JSON.stringify(
-        {
-          ip: ip.text,
-          reverse_name: result.reverseName,
-          ptr: result.ptr,
-          forward: result.forward,
-          result: result.result,
-          ...(result.temperrorStage ? { temperror_stage: result.temperrorStage } : {}),
-          confirmed_names: result.confirmedNames,
-          ...(helo !== undefined ? { helo: { name: helo, confirmed: heloConfirmed } } : {}),
-          check: config.check,
-          mode: config.mode,
-          action: exemption ? 'dunno' : verdict.action,
-          reply: exemption ? 'DUNNO' : verdict.reply,
-          ...(exemption ? { skipped: exemption } : {}),
-          advice,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    return status;
-  }
-
-  const recordType = ip.family === 4 ? 'A' : 'AAAA';
-  const lines: string[] = [];
-  lines.push(`Client ${ip.text} (config: ${config.source}; check=${config.check}, mode=${config.mode})`, '');
-  lines.push(`PTR ${result.reverseName}`);
-  if (result.ptr.outcome === 'answer') {
-    for (const name of result.ptr.names) lines.push(`  ${name}`);
-    for (const item of result.ptr.ignored) lines.push(`  ${JSON.stringify(item.name)} ignored: ${item.reason}`);
-  } else {
-    lines.push(`  ${result.ptr.outcome === 'not_found' ? 'no PTR record' : 'lookup failed temporarily'} (${result.ptr.code ?? ''})`);
-  }
-  for (const check of result.forward) {
-    lines.push(`${recordType} ${check.name}`);
-    if (check.outcome === 'answer') {
-      for (const address of check.addresses) lines.push(`  ${address}${address === ip.text ? '  <- matches the client' : ''}`);
-      if (check.addresses.length === 0) lines.push(`  no ${recordType} record`);
-    } else {
-      lines.push(`  ${check.outcome === 'not_found' ? `no ${recordType} record` : 'lookup failed temporarily'} (${check.code ?? ''})`);
-    }
-  }
-  lines.push('');
-  lines.push(`Result:  ${result.result}${result.temperrorStage ? ` (${result.temperrorStage} lookup)` : ''}`);
-  if (result.confirmedNames.length > 0) lines.push(`Confirmed name: ${result.confirmedNames.join(', ')}`);
-  if (helo !== undefined) lines.push(`HELO ${helo}: ${heloConfirmed ? 'matches a confirmed name' : 'does not match a confirmed name'}`);
-  if (exemption) {
-    lines.push(`Action:  DUNNO (the daemon skips this client: ${exemption})`);
-  } else {
-    lines.push(`Action:  ${verdict.action} -> action=${verdict.reply}`);
-  }
-  lines.push('', 'What to fix:', ...advice.map((line) => `  - ${line}`));
-  io.out(`${lines.join('\n')}\n`);
-  return status;
+  const report = await checkTargets(targets, dns, config, options.helo);
+  io.out(
+    options.json
+      ? renderJson(report, config, options.helo)
+      : renderText(report, config, { color: io.isTerminal === true && !process.env.NO_COLOR }),
+  );
+  const { status } = report;
+  return status === 'pass' ? EXIT.pass : status === 'temporary' ? EXIT.temporary : EXIT.permanent;
 }

@@ -38,9 +38,9 @@ if (missing) {
     t.equal((await runBundle(['--bogus'])).code, 64);
     t.equal((await runBundle(['frobnicate'])).code, 64);
     t.equal((await runBundle(['check'])).code, 64);
-    const badIp = await runBundle(['check', 'not-an-ip']);
+    const badIp = await runBundle(['check', 'not a host!']);
     t.equal(badIp.code, 64);
-    t.match(badIp.stderr, /not an IP address/);
+    t.match(badIp.stderr, /not an IP address or host name/);
     t.equal((await runBundle(['config', '--json'])).code, 64);
   });
 
@@ -74,51 +74,58 @@ if (missing) {
     await t.test('check: pass explains the lookups, exit 0', async (t) => {
       const result = await runBundle(['check', '192.0.2.10', '--config', config]);
       t.equal(result.code, 0);
-      t.match(result.stdout, /PTR 10\.2\.0\.192\.in-addr\.arpa\n {2}mail\.example\.com\n/);
-      t.match(result.stdout, /A mail\.example\.com\n {2}192\.0\.2\.10 {2}<- matches the client/);
-      t.match(result.stdout, /Result: {2}pass/);
-      t.match(result.stdout, /Action: {2}dunno -> action=DUNNO/);
+      t.match(result.stdout, /✓ PTR +10\.2\.0\.192\.in-addr\.arpa\. +PTR +mail\.example\.com\.\n/);
+      t.match(result.stdout, /✓ A +mail\.example\.com\. +A +192\.0\.2\.10 +<- matches/);
+      t.match(result.stdout, /result: pass; action: dunno -> action=DUNNO/);
+      t.match(result.stdout, /Nothing to fix/);
+      t.notMatch(result.stdout, /\x1b\[/, 'no colour when not on a terminal');
     });
 
     await t.test('check: no PTR says who must fix it, exit 1', async (t) => {
       const result = await runBundle(['check', '192.0.2.11', '--config', config]);
       t.equal(result.code, 1);
-      t.match(result.stdout, /no PTR record \(ENOTFOUND\)/);
-      t.match(result.stdout, /Result: {2}no_ptr/);
-      t.match(result.stdout, /action=550 5\.7\.25 cannot find your hostname, \[192\.0\.2\.11\]/);
-      t.match(result.stdout, /hosting provider or ISP/);
+      t.match(result.stdout, /✗ PTR +11\.2\.0\.192\.in-addr\.arpa\. +no PTR record \(ENOTFOUND\)/);
+      t.match(result.stdout, /result: no_ptr; action: reject -> action=550 5\.7\.25 cannot find your hostname, \[192\.0\.2\.11\]/);
+      t.match(result.stdout, /hosting provider or ISP, not your domain's DNS host/);
+      t.match(result.stdout, /Status: permanent failure \(exit 1\)/);
     });
 
     await t.test('check: mismatch, --json, --helo', async (t) => {
       const result = await runBundle(['check', '192.0.2.13', '--config', config, '--json', '--helo', 'Mail.Example.com']);
       t.equal(result.code, 1);
-      const json = JSON.parse(result.stdout) as Record<string, unknown>;
-      t.match(json, {
+      const json = JSON.parse(result.stdout) as {
+        status: string;
+        findings: Array<{ code: string; message: string }>;
+        targets: Array<{ addresses: unknown[]; findings: Array<{ code: string; message: string }> }>;
+      };
+      t.equal(json.status, 'permanent');
+      t.match(json.targets[0]?.addresses[0], {
         ip: '192.0.2.13',
         reverse_name: '13.2.0.192.in-addr.arpa',
         result: 'mismatch',
         ptr: { outcome: 'answer', names: ['mismatch.example.com'] },
         forward: [{ name: 'mismatch.example.com', addresses: ['192.0.2.99'], matched: false }],
-        helo: { name: 'mail.example.com', confirmed: false },
         action: 'reject',
         reply: '550 5.7.25 cannot find your hostname, [192.0.2.13]',
       });
-      t.match((json.advice as string[]).join(' '), /192\.0\.2\.99/);
+      t.same(json.targets[0]?.findings.map((finding) => finding.code), ['mismatch']);
+      t.same(json.findings.map((finding) => finding.code), ['mismatch', 'helo_mismatch']);
+      t.match(json.targets[0]?.findings[0]?.message, /192\.0\.2\.99/);
     });
 
     await t.test('check: temporary failure exits 2', async (t) => {
       const result = await runBundle(['check', '198.51.100.1', '--config', config]);
       t.equal(result.code, 2);
-      t.match(result.stdout, /Result: {2}temperror \(ptr lookup\)/);
-      t.match(result.stdout, /action=450 4\.7\.25/);
+      t.match(result.stdout, /result: temperror \(ptr lookup\); action: defer -> action=450 4\.7\.25/);
+      t.match(result.stdout, /Status: temporary failure only \(exit 2\)/);
     });
 
     await t.test('check: IPv6 and a client the daemon would skip', async (t) => {
       const v6 = await runBundle(['check', '2001:db8::25', '--config', config]);
       t.equal(v6.code, 0);
-      t.match(v6.stdout, /AAAA mx6\.example\.com/);
-      const skipped = await runBundle(['check', '127.0.0.1', '--config', config]);
-      t.match(skipped.stdout, /the daemon skips this client: skip_network/);
+      t.match(v6.stdout, /✓ AAAA +mx6\.example\.com\. +AAAA +2001:db8::25 +<- matches/);
+      const skipped = await runBundle(['check', '192.0.2.10', '--config', configFile(`dns_servers = 127.0.0.1:${knot.port}\nskip_networks = 192.0.2.0/24\n`)]);
+      t.match(skipped.stdout, /this daemon skips the client: skip_network/);
     });
   }
 }

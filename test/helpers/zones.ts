@@ -25,7 +25,18 @@ export const ZONES: Record<string, ZoneSpec> = {
     'v4only A 192.0.2.27',
     'burst A 203.0.113.50',
     'cli A 203.0.113.60',
+    // check HOST cases
+    'both A 192.0.2.40',
+    'both AAAA 2001:db8::40',
+    'v6noptr A 192.0.2.41',
+    'v6noptr AAAA 2001:db8::41',
+    'provider A 192.0.2.42',
+    'twoa A 192.0.2.10',
+    'twoa A 192.0.2.11',
+    'alias CNAME both.example.com.',
   ],
+  // An access provider's zone: its automatic PTR names have no address records.
+  'isp.example.net': ['ns A 127.0.0.1'],
   // Configured but unloadable: every forward lookup under it is SERVFAIL.
   'broken.example.net': 'broken',
   '2.0.192.in-addr.arpa': [
@@ -41,6 +52,9 @@ export const ZONES: Record<string, ZoneSpec> = {
     '17 PTR dual.example.com.',
     '18 PTR host.broken.example.net.',
     '19 PTR 192.0.2.19.',
+    '40 PTR both.example.com.',
+    '41 PTR v6noptr.example.com.',
+    '42 PTR 192-0-2-42.static.isp.example.net.',
   ],
   '113.0.203.in-addr.arpa': ['50 PTR burst.example.com.', '60 PTR cli.example.com.'],
   // Configured but unloadable: every PTR lookup in 198.51.100.0/24 is SERVFAIL.
@@ -49,5 +63,6 @@ export const ZONES: Record<string, ZoneSpec> = {
     `${v6Owner('2001:db8::17')} PTR dual.example.com.`,
     `${v6Owner('2001:db8::25')} PTR mx6.example.com.`,
     `${v6Owner('2001:db8::27')} PTR v4only.example.com.`,
+    `${v6Owner('2001:db8::40')} PTR both.example.com.`,
   ],
 };
