@@ -48,6 +48,8 @@ export interface Knot {
   port: number;
   /** Cumulative queries per type (PTR, A, AAAA) seen by the server. */
   queryCounts(): Promise<Record<string, number>>;
+  /** Cumulative requests per transport (udp4, tcp4, …). */
+  protocolCounts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -139,6 +141,12 @@ export async function startKnot(zones: Record<string, ZoneSpec>, options: KnotOp
       const { stdout } = await knotc('stats', 'mod-stats.query-type');
       const counts: Record<string, number> = {};
       for (const match of stdout.matchAll(/query-type\[(\w+)\] = (\d+)/g)) counts[match[1] ?? ''] = Number(match[2]);
+      return counts;
+    },
+    async protocolCounts() {
+      const { stdout } = await knotc('stats', 'mod-stats.request-protocol');
+      const counts: Record<string, number> = {};
+      for (const match of stdout.matchAll(/request-protocol\[(\w+)\] = (\d+)/g)) counts[match[1] ?? ''] = Number(match[2]);
       return counts;
     },
     async stop() {
