@@ -155,6 +155,7 @@ async function runDaemon(config: Config, configPath: string | undefined): Promis
     return EXIT.software;
   }
   const running = daemon;
+  warnIfFewFileDescriptors(config, logger);
   process.on('SIGHUP', () => {
     try {
       running.reload(loadConfig(configPath));
@@ -184,6 +185,31 @@ async function runDaemon(config: Config, configPath: string | undefined): Promis
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/**
+ * Node raises its soft open-file limit to the hard limit at start-up; say what that gave, and
+ * warn when it cannot hold max_connections (each Postfix smtpd process keeps one connection).
+ */
+function warnIfFewFileDescriptors(config: Config, logger: ReturnType<typeof createLogger>): void {
+  let limit: number | undefined;
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((row) => row.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    limit = soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+  } catch {
+    return; // not Linux: nothing to read
+  }
+  if (limit === undefined || Number.isNaN(limit)) return;
+  const needed = config.maxConnections + 64;
+  if (limit < needed) {
+    logger.warn(
+      { open_file_limit: limit, max_connections: config.maxConnections },
+      'the open-file limit cannot hold max_connections: raise LimitNOFILE (systemd) or ulimit -n, or lower max_connections',
+    );
+  } else {
+    logger.info({ open_file_limit: limit }, 'open-file limit');
+  }
 }
 
 interface CheckOptions {
