@@ -31,13 +31,14 @@ export interface Clock {
 const MIN_TTL_MS = 1;
 
 export class LookupCache {
-  readonly stats: CacheStats = { hits: 0, misses: 0, inflightJoins: 0 };
   private readonly cache: LRUCache<string, Outcome, undefined>;
 
+  /** `stats` may be shared with an earlier cache, so counters survive a reload. */
   constructor(
     private readonly upstream: IprevDns,
     private readonly settings: CacheSettings,
     clock?: Clock,
+    readonly stats: CacheStats = { hits: 0, misses: 0, inflightJoins: 0 },
   ) {
     this.cache = new LRUCache<string, Outcome, undefined>({
       max: settings.size,

@@ -5,6 +5,8 @@
  */
 import { parseNetwork, type Network } from './ip.js';
 import { LIMITS } from './limits.js';
+import { GENERIC_LEVELS, type GenericLevel } from './generic.js';
+import { hostnameProblem, normaliseName } from './iprev.js';
 import { ACTIONS, CHECKS, MODES, type Action, type ActionTable, type Check, type Mode, effectiveActions } from './policy.js';
 
 export type ListenAddress =
@@ -40,6 +42,14 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly maxConnections: number;
   readonly replyHint: string;
+  readonly authresHeader: boolean;
+  readonly authservId: string;
+  readonly genericAction: Action;
+  readonly genericLevel: GenericLevel;
+  readonly heloMismatchAction: Action;
+  /** Verified-name allowlist: `exact.name` or `.domain` (its subdomains). */
+  readonly passNames: readonly string[];
+  readonly metricsListen: { host: string; port: number } | undefined;
   /** Every key with its effective value as text, in table order (what `config` prints). */
   readonly effective: ReadonlyArray<readonly [string, string]>;
 }
@@ -174,6 +184,34 @@ function recipients(raw: string): Parsed<string[]> {
   return bad === undefined ? parts : fail(`"${printable(bad)}" must be a local part without @ (e.g. postmaster)`);
 }
 
+function hostname(raw: string): Parsed<string> {
+  if (raw === '') return '';
+  const name = normaliseName(raw);
+  return hostnameProblem(name) === undefined ? name : fail('expected a host name such as mx.example.org');
+}
+
+/** pass_names: `mx.partner.org` (that name) or `.example.net` (any name under it), as Postfix writes domains. */
+function nameList(raw: string): Parsed<string[]> {
+  const names: string[] = [];
+  for (const item of splitList(raw)) {
+    const subdomains = item.startsWith('.');
+    const name = normaliseName(subdomains ? item.slice(1) : item);
+    if (hostnameProblem(name) !== undefined) return fail(`"${printable(item)}" is not a host name or .domain`);
+    names.push(subdomains ? `.${name}` : name);
+  }
+  return names;
+}
+
+function optionalHostPort(raw: string): Parsed<{ host: string; port: number } | undefined> {
+  if (raw === '') return undefined;
+  return parseHostPort(raw);
+}
+
+function plainAction(raw: string): Parsed<Action> {
+  const lower = raw.toLowerCase();
+  return (ACTIONS as readonly string[]).includes(lower) ? (lower as Action) : fail(`expected one of: ${ACTIONS.join(', ')}`);
+}
+
 /** The key table: name, default text, parser, and what the key is for (shown in errors and docs). */
 const KEYS = {
   listen: { default: '127.0.0.1:10040', parse: listenAddress },
@@ -207,6 +245,13 @@ const KEYS = {
   log_level: { default: 'info', parse: oneOf(LOG_LEVELS) },
   max_connections: { default: '4096', parse: integer(1, LIMITS.maxConnectionsCeiling) },
   reply_hint: { default: '', parse: replyHint },
+  authres_header: { default: 'no', parse: yesNo },
+  authserv_id: { default: '', parse: hostname },
+  generic_action: { default: 'dunno', parse: plainAction },
+  generic_level: { default: 'conservative', parse: oneOf(GENERIC_LEVELS) },
+  helo_mismatch_action: { default: 'dunno', parse: plainAction },
+  pass_names: { default: '', parse: nameList },
+  metrics_listen: { default: '', parse: optionalHostPort },
 } as const;
 
 export type ConfigKey = keyof typeof KEYS;
@@ -320,6 +365,12 @@ export function parseConfig(text: string, source: string): Config {
     }
     values[key] = parsed;
   }
+  if (values.authres_header === true && values.authserv_id === '') {
+    const where = raw.get('authres_header');
+    problems.push(
+      `${source}:${where?.line ?? 0}: authres_header: needs authserv_id (RFC 8601 §2.5: the name of this server, e.g. authserv_id = mx.example.org)`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return buildConfig(values as Values, source);
 }
@@ -359,6 +410,13 @@ function buildConfig(values: Values, source: string): Config {
     logLevel: values.log_level,
     maxConnections: values.max_connections,
     replyHint: values.reply_hint,
+    authresHeader: values.authres_header,
+    authservId: values.authserv_id,
+    genericAction: values.generic_action,
+    genericLevel: values.generic_level,
+    heloMismatchAction: values.helo_mismatch_action,
+    passNames: values.pass_names,
+    metricsListen: values.metrics_listen,
   };
   const listenText =
     config.listen.kind === 'unix'
@@ -393,6 +451,13 @@ function buildConfig(values: Values, source: string): Config {
     ['log_level', config.logLevel],
     ['max_connections', String(config.maxConnections)],
     ['reply_hint', config.replyHint],
+    ['authres_header', config.authresHeader ? 'yes' : 'no'],
+    ['authserv_id', config.authservId],
+    ['generic_action', config.genericAction],
+    ['generic_level', config.genericLevel],
+    ['helo_mismatch_action', config.heloMismatchAction],
+    ['pass_names', list(config.passNames)],
+    ['metrics_listen', config.metricsListen ? (config.metricsListen.host.includes(':') ? `[${config.metricsListen.host}]:${config.metricsListen.port}` : `${config.metricsListen.host}:${config.metricsListen.port}`) : ''],
   ];
   return { ...config, effective };
 }

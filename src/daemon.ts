@@ -11,7 +11,11 @@ import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadli
 import { lookupIprev } from './iprev.js';
 import { LIMITS } from './limits.js';
 import { decisionFields, type Logger } from './log.js';
-import { decide, findExemption, type Verdict } from './policy.js';
+import { authenticationResults } from './authres.js';
+import { genericSignal, type GenericSignal } from './generic.js';
+import { assessHelo } from './helo.js';
+import { noMetrics, startMetrics, type Metrics } from './metrics.js';
+import { decide, findExemption, matchesPassNames, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest } from './request.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
@@ -29,6 +33,8 @@ export interface DaemonDeps {
 
 export interface Daemon {
   readonly address: string;
+  /** `host:port` of the Prometheus endpoint, when metrics_listen is set. */
+  readonly metricsAddress: string | undefined;
   readonly port: number | undefined;
   readonly serverStats: ServerStats;
   readonly cache: LookupCache;
@@ -52,16 +58,22 @@ const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON
 export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const { logger } = deps;
   let config = deps.config;
+  let metrics: Metrics = noMetrics;
+  const cacheStats = { hits: 0, misses: 0, inflightJoins: 0 };
   const makeCache = (current: Config): LookupCache => {
     const resolver =
       deps.resolver ??
       createSystemResolver({ servers: current.dnsServers, timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries });
     const deadline = queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries });
-    return new LookupCache(directLookups(resolver, deadline), cacheSettings(current), deps.clock);
+    const observe = (type: 'ptr' | 'a' | 'aaaa', outcome: string, seconds: number) => metrics.dnsQuery(type, outcome, seconds);
+    return new LookupCache(directLookups(resolver, deadline, observe), cacheSettings(current), deps.clock, cacheStats);
   };
   let cache = makeCache(config);
-  /** Decisions per message: Postfix sends the same `instance` for every recipient of one message. */
-  const decisions = new LRUCache<string, Verdict>({
+  /**
+   * Decisions per message: Postfix sends the same `instance` for every recipient of one message,
+   * so it is judged once, and the Authentication-Results header is prepended once.
+   */
+  const decisions = new LRUCache<string, { verdict: Verdict; headerSent: boolean }>({
     max: LIMITS.instanceCacheSize,
     ttl: LIMITS.instanceTtlMs,
     ...(deps.clock ? { perf: deps.clock } : {}),
@@ -107,6 +119,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
         }),
         'decision',
       );
+      metrics.decision(current.check, 'skipped', 'dunno');
       return { reply: 'DUNNO' };
     }
 
@@ -114,8 +127,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
     if (remembered) {
       // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
-      log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
-      return { reply: remembered.reply };
+      log.debug({ instance: request.instance, action: remembered.verdict.action }, 'decision reused for another recipient');
+      return { reply: remembered.verdict.reply };
     }
 
     const lookups = cache.forRequest();
@@ -124,24 +137,52 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }),
     );
     const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
+    const helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
     bounded.dispose();
-    const verdict = decide(result, request.client, policy);
-    if (messageKey !== undefined) decisions.set(messageKey, verdict);
+    // A generic-looking name only counts when every confirmed name looks generic.
+    let generic: (GenericSignal & { name: string }) | undefined;
+    if (result.result === 'pass') {
+      const signals = result.confirmedNames.map((name) => ({ name, signal: genericSignal(name, request.client, current.genericLevel) }));
+      const first = signals[0];
+      if (first?.signal && signals.every((item) => item.signal)) generic = { name: first.name, ...first.signal };
+    }
+    const passName = matchesPassNames(result.confirmedNames, current.passNames);
+    const verdict = decide(
+      { result: result.result, temperrorStage: result.temperrorStage, generic: generic !== undefined, helo, passName: passName !== undefined },
+      request.client,
+      { ...policy, genericAction: current.genericAction, heloMismatchAction: current.heloMismatchAction },
+    );
+    // RFC 8601 header on the first accepted request of the message (PREPEND goes on like DUNNO).
+    const header =
+      current.authresHeader && (verdict.action === 'dunno' || verdict.action === 'warn')
+        ? authenticationResults(current.authservId, request.client, result)
+        : undefined;
+    if (messageKey !== undefined) decisions.set(messageKey, { verdict, headerSent: header !== undefined });
+    const reply = header === undefined ? verdict.reply : `PREPEND ${header}`;
+    const resultLabel = generic ? 'generic' : result.result;
+    metrics.decision(current.check, resultLabel, verdict.action);
     log.info(
       decisionFields({
         request,
-        result: result.result,
+        result: resultLabel,
         temperrorStage: result.temperrorStage,
         ptr: result.ptr,
         forward: result.forward,
         action: verdict.action,
-        reply: verdict.reply,
+        reply,
         cached: lookups.allCached(),
         durationMs: performance.now() - started,
+        extra: {
+          helo,
+          ...(generic ? { generic: { name: generic.name, reason: generic.reason, detail: generic.detail } } : {}),
+          ...(passName ? { pass_name: passName } : {}),
+          decided_by: verdict.decidedBy,
+          ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
+        },
       }),
       'decision',
     );
-    return { reply: verdict.reply };
+    return { reply };
   };
 
   const server: PolicyServer = await startPolicyServer({
@@ -154,6 +195,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
     ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
   });
+  if (config.metricsListen) {
+    metrics = await startMetrics(config.metricsListen, { server: () => server.stats, cache: () => cacheStats }, logger);
+  }
   logger.info(
     { source: config.source, listen: server.address, config: Object.fromEntries(config.effective) },
     'started',
@@ -161,6 +205,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
 
   return {
     address: server.address,
+    get metricsAddress() {
+      return metrics.address;
+    },
     port: server.port,
     serverStats: server.stats,
     get cache() {
@@ -168,8 +215,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     },
     reload(next: Config) {
       const previous = config;
-      if (!sameJson(previous.listen, next.listen) || previous.listenMode !== next.listenMode) {
-        logger.warn({ listen: Object.fromEntries(next.effective).listen }, 'listen changes take effect on restart');
+      if (!sameJson(previous.listen, next.listen) || previous.listenMode !== next.listenMode || !sameJson(previous.metricsListen, next.metricsListen)) {
+        logger.warn({ listen: Object.fromEntries(next.effective).listen }, 'listen and metrics_listen changes take effect on restart');
       }
       const dnsChanged =
         !sameJson(previous.dnsServers, next.dnsServers) ||
@@ -184,6 +231,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     },
     async close() {
       await server.close();
+      await metrics.close();
       logger.info('stopped');
     },
   };

@@ -4,6 +4,7 @@
  * every query ends as a DnsOutcome value.
  */
 import { Resolver } from 'node:dns';
+import { performance } from 'node:perf_hooks';
 import { LIMITS } from './limits.js';
 
 /** What a resolver must offer: the shape of node:dns/promises' Resolver, so tests can pass a zone table. */
@@ -105,14 +106,22 @@ export interface IprevDns {
   lookupAddresses(name: string, family: 4 | 6): Promise<AddressOutcome>;
 }
 
+/** Told about every query sent: its type, how it ended, and how long it took. */
+export type QueryObserver = (type: 'ptr' | 'a' | 'aaaa', outcome: DnsOutcome<unknown>['kind'], seconds: number) => void;
+
 /** IprevDns straight on a resolver, no cache (the `check` command and the cache's loader). */
-export function directLookups(resolver: DnsResolver, deadlineMs: number): IprevDns {
+export function directLookups(resolver: DnsResolver, deadlineMs: number, observe?: QueryObserver): IprevDns {
+  const observed = async <T>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>): Promise<DnsOutcome<T>> => {
+    const started = performance.now();
+    const outcome = await settleQuery(query, deadlineMs);
+    observe?.(type, outcome.kind, (performance.now() - started) / 1000);
+    return outcome;
+  };
   return {
-    lookupPtr: (name) => settleQuery(() => resolver.resolvePtr(name), deadlineMs),
+    lookupPtr: (name) => observed('ptr', () => resolver.resolvePtr(name)),
     lookupAddresses: async (name, family) => {
-      const outcome = await settleQuery(
-        () => (family === 4 ? resolver.resolve4(name, { ttl: true }) : resolver.resolve6(name, { ttl: true })),
-        deadlineMs,
+      const outcome = await observed(family === 4 ? 'a' : 'aaaa', () =>
+        family === 4 ? resolver.resolve4(name, { ttl: true }) : resolver.resolve6(name, { ttl: true }),
       );
       if (outcome.kind !== 'answer') return outcome;
       const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);

@@ -64,6 +64,8 @@ interface DecisionParts {
   reply: string;
   cached: boolean;
   durationMs: number;
+  /** Further fields with keys fixed by the caller's code (never taken from a peer). */
+  extra?: Record<string, unknown>;
 }
 
 /**
@@ -107,6 +109,7 @@ export function decisionFields(parts: DecisionParts): Record<string, unknown> {
           })),
         }
       : {}),
+    ...(parts.extra ?? {}),
     action: parts.action,
     reply: parts.reply,
     cached: parts.cached,

@@ -23,7 +23,21 @@ export interface PolicySettings {
   /** Explicit `*_action` keys; each overrides its preset. */
   readonly overrides: Partial<ActionTable>;
   readonly replyHint: string;
+  /** For a forward-confirmed but generic-looking name (default dunno). */
+  readonly genericAction?: Action;
+  /** For a HELO name that is not the client's confirmed name (default dunno). */
+  readonly heloMismatchAction?: Action;
 }
+
+/**
+ * How the HELO/EHLO name relates to the client: a forward-confirmed PTR name, a name whose
+ * A/AAAA records include the client, an address literal of the client (RFC 5321 §4.1.3), or not.
+ */
+export type HeloStatus = 'confirmed' | 'resolves' | 'literal' | 'mismatch' | 'literal_mismatch' | 'invalid' | 'missing' | 'temperror';
+/** The statuses helo_mismatch_action applies to; a missing name or DNS trouble never counts. */
+export const HELO_MISMATCHES: readonly HeloStatus[] = ['mismatch', 'literal_mismatch', 'invalid'];
+
+const SEVERITY: Record<Action, number> = { dunno: 0, warn: 1, defer: 2, reject: 3 };
 
 /** What a failure costs in each mode: strict rejects, soft defers, monitor only warns. */
 const FAILURE_ACTION: Record<Mode, Action> = { strict: 'reject', soft: 'defer', monitor: 'warn' };
@@ -51,11 +65,18 @@ export interface Verdict {
   readonly action: Action;
   /** The reply's action text, e.g. `450 4.7.25 cannot find your hostname, [192.0.2.1]`. */
   readonly reply: string;
+  /** What decided the action: the iprev result, the generic-name signal, the HELO check, or pass_names. */
+  readonly decidedBy: 'iprev' | 'generic' | 'helo' | 'pass_name';
 }
 
 export interface ClassifiedClient {
   readonly result: IprevClass;
   readonly temperrorStage?: 'ptr' | 'forward';
+  /** A forward-confirmed name matched pass_names: nothing else is acted on. */
+  readonly passName?: boolean;
+  /** Every confirmed name looks generic (only meaningful with result pass). */
+  readonly generic?: boolean;
+  readonly helo?: HeloStatus;
 }
 
 /**
@@ -81,26 +102,62 @@ export function actionFor(client: ClassifiedClient, actions: ActionTable): Actio
 }
 
 /**
- * Build the verdict for a result. Texts follow Postfix's own built-ins (POSTFIX-FACTS 10, 11)
+ * Build the verdict for a result (and the generic-name and HELO signals). Texts follow Postfix's own built-ins (POSTFIX-FACTS 10, 11)
  * with RFC 7372's X.7.25 for both checks; Postfix adds the "<rcpt>: Recipient address
  * rejected: " prefix itself (POSTFIX-FACTS 8). Code, enhanced code and text always go together
  * (POSTFIX-FACTS 7). Only the validated, canonical client IP reaches the text.
  */
 export function decide(client: ClassifiedClient, ip: ClientIp, settings: PolicySettings): Verdict {
-  const action = actionFor(client, effectiveActions(settings));
-  const text = failureText(client, ip, settings.check);
-  const hinted = settings.replyHint === '' ? text : `${text}; ${settings.replyHint}`;
-  switch (action) {
+  if (client.passName) return { action: 'dunno', reply: 'DUNNO', decidedBy: 'pass_name' };
+  const candidates: Array<{ action: Action; decidedBy: Verdict['decidedBy']; text: string; code: '25' | '1'; label: string }> = [
+    { action: actionFor(client, effectiveActions(settings)), decidedBy: 'iprev', text: failureText(client, ip, settings.check), code: '25', label: client.result },
+  ];
+  if (client.result === 'pass' && client.generic) {
+    candidates.push({
+      action: settings.genericAction ?? 'dunno',
+      decidedBy: 'generic',
+      text: `your reverse hostname looks generic or dynamic, [${ip.text}]`,
+      code: '1',
+      label: 'generic',
+    });
+  }
+  if (client.helo !== undefined && HELO_MISMATCHES.includes(client.helo)) {
+    candidates.push({
+      action: settings.heloMismatchAction ?? 'dunno',
+      decidedBy: 'helo',
+      text: `HELO name does not match your hostname, [${ip.text}]`,
+      code: '1',
+      label: 'helo_mismatch',
+    });
+  }
+  // The most severe action wins; on a tie the iprev result speaks first.
+  const chosen = candidates.reduce((best, candidate) => (SEVERITY[candidate.action] > SEVERITY[best.action] ? candidate : best));
+  const hinted = settings.replyHint === '' ? chosen.text : `${chosen.text}; ${settings.replyHint}`;
+  switch (chosen.action) {
     case 'dunno':
-      return { action, reply: 'DUNNO' };
+      return { action: 'dunno', reply: 'DUNNO', decidedBy: chosen.decidedBy };
     case 'warn':
       // WARN logs in Postfix's log and the restriction list goes on (POSTFIX-FACTS 9).
-      return { action, reply: `WARN fcrdns-policyd ${client.result}: ${text}` };
+      return { action: 'warn', reply: `WARN fcrdns-policyd ${chosen.label}: ${chosen.text}`, decidedBy: chosen.decidedBy };
     case 'defer':
-      return { action, reply: `450 4.7.25 ${hinted}` };
+      return { action: 'defer', reply: `450 4.7.${chosen.code} ${hinted}`, decidedBy: chosen.decidedBy };
     case 'reject':
-      return { action, reply: `550 5.7.25 ${hinted}` };
+      return { action: 'reject', reply: `550 5.7.${chosen.code} ${hinted}`, decidedBy: chosen.decidedBy };
   }
+}
+
+/**
+ * pass_names (verified-name allowlist): `mx.partner.org` matches that name, `.example.net` any
+ * name below example.net, on label boundaries (`evilexample.net` never matches `.example.net`).
+ * Only forward-confirmed names are ever given to it.
+ */
+export function matchesPassNames(confirmedNames: readonly string[], passNames: readonly string[]): string | undefined {
+  for (const name of confirmedNames) {
+    for (const pattern of passNames) {
+      if (pattern.startsWith('.') ? name.endsWith(pattern) : name === pattern) return name;
+    }
+  }
+  return undefined;
 }
 
 /** "reverse hostname" when the failure is that no PTR name could be found under check=reverse. */

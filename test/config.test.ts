@@ -42,7 +42,7 @@ t.test('built-in defaults are the SPEC defaults', async (t) => {
   t.equal(values.reply_hint, '');
   t.same(Object.keys(defaultValues()), CONFIG_KEYS);
   t.match(formatEffective(config), /^listen = 127\.0\.0\.1:10040\n/);
-  t.match(formatEffective(config), /\nreply_hint =\n$/);
+  t.match(formatEffective(config), /\nmetrics_listen =\n$/);
 });
 
 t.test('main.cf syntax: comments, blank lines, continuation, CRLF, spacing', async (t) => {
@@ -100,7 +100,21 @@ const KEY_CASES: Record<string, { good: Array<[string, string]>; bad: Array<[str
   log_level: { good: [['debug', 'debug'], ['silent', 'silent']], bad: [['verbose', /expected one of: fatal, error, warn, info, debug, trace, silent/]] },
   max_connections: { good: [['10000', '10000']], bad: [['0', /whole number/], ['lots', /whole number/]] },
   reply_hint: { good: [['see https://example.org/rdns', 'see https://example.org/rdns']], bad: [['caf\u00e9', /printable ASCII/], ['x'.repeat(300), /at most/]] },
+  authres_header: { good: [['no', 'no']], bad: [['sometimes', /yes or no/]] },
+  authserv_id: { good: [['MX.Example.org.', 'mx.example.org'], ['', '']], bad: [['not a host', /host name/]] },
+  generic_action: { good: [['reject', 'reject'], ['warn', 'warn']], bad: [['', /expected one of: dunno, warn, defer, reject/]] },
+  generic_level: { good: [['aggressive', 'aggressive']], bad: [['paranoid', /expected one of: conservative, aggressive/]] },
+  helo_mismatch_action: { good: [['defer', 'defer']], bad: [['bounce', /expected one of/]] },
+  pass_names: { good: [['.Example.net, mx.partner.org', '.example.net, mx.partner.org'], ['', '']], bad: [['*.example.net', /not a host name or \.domain/]] },
+  metrics_listen: { good: [['127.0.0.1:9425', '127.0.0.1:9425'], ['[::1]:9425', '[::1]:9425'], ['', '']], bad: [['9425', /port is required/]] },
 };
+
+t.test('authres_header = yes needs authserv_id', async (t) => {
+  const problems = problemsOf('mode = strict\nauthres_header = yes\n');
+  t.equal(problems.length, 1);
+  t.match(problems[0], /test\.conf:2: authres_header: needs authserv_id/);
+  t.equal(parseConfig('authres_header = yes\nauthserv_id = mx.example.org\n', 'x').authservId, 'mx.example.org');
+});
 
 t.test('every key: valid values and every error case with file:line', async (t) => {
   t.same(Object.keys(KEY_CASES).sort(), [...CONFIG_KEYS].sort(), 'the cases cover every key');

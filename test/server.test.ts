@@ -108,11 +108,11 @@ t.test('a message with many recipients is judged and logged once', async (t) => 
   const client = await PolicyClient.connect({ port });
   t.teardown(() => client.close());
   for (let i = 0; i < 5; i++) {
-    t.equal(await client.ask({ client_address: '203.0.113.6', instance: 'abc.1', recipient: `r${i}@example.org` }), '550 5.7.25 cannot find your hostname, [203.0.113.6]');
+    t.equal(await client.ask({ client_address: '203.0.113.6', helo_name: 'wrong.example.com', instance: 'abc.1', recipient: `r${i}@example.org` }), '550 5.7.25 cannot find your hostname, [203.0.113.6]');
   }
   t.equal(decisions(lines).length, 1);
   t.equal(queries.length, 2);
-  t.equal(await client.ask({ client_address: '203.0.113.6', instance: 'abc.2' }), '550 5.7.25 cannot find your hostname, [203.0.113.6]');
+  t.equal(await client.ask({ client_address: '203.0.113.6', helo_name: 'wrong.example.com', instance: 'abc.2' }), '550 5.7.25 cannot find your hostname, [203.0.113.6]');
   t.match(decisions(lines)[1], { cached: true }, 'a new message is logged again, from the cache');
 });
 

@@ -1,0 +1,140 @@
+/**
+ * Optional Prometheus endpoint (`metrics_listen`): decisions, DNS queries and their latency,
+ * cache hits/misses/in-flight joins, connections and protocol errors; plus `/healthz`. The only
+ * importer of prom-client. Off by default: then every call is a no-op.
+ */
+import http from 'node:http';
+import client from 'prom-client';
+import type { CacheStats } from './cache.js';
+import type { Logger } from './log.js';
+import type { ServerStats } from './server.js';
+
+export type QueryType = 'ptr' | 'a' | 'aaaa';
+
+export interface Metrics {
+  decision(check: string, result: string, action: string): void;
+  dnsQuery(type: QueryType, outcome: string, seconds: number): void;
+  /** `host:port` of the endpoint, when on. */
+  readonly address: string | undefined;
+  close(): Promise<void>;
+}
+
+export const noMetrics: Metrics = {
+  decision: () => undefined,
+  dnsQuery: () => undefined,
+  address: undefined,
+  close: async () => undefined,
+};
+
+export interface MetricSources {
+  server(): ServerStats;
+  cache(): CacheStats;
+}
+
+/** Start the endpoint; resolves once it listens. */
+export async function startMetrics(listen: { host: string; port: number }, sources: MetricSources, logger: Logger): Promise<Metrics> {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'fcrdns_' });
+  const decisions = new client.Counter({
+    name: 'fcrdns_decisions_total',
+    help: 'Decisions by check, result class (or skipped) and action',
+    labelNames: ['check', 'result', 'action'] as const,
+    registers: [registry],
+  });
+  const queries = new client.Counter({
+    name: 'fcrdns_dns_queries_total',
+    help: 'DNS queries sent, by type and outcome (answer, not_found, temporary)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const latency = new client.Histogram({
+    name: 'fcrdns_dns_query_duration_seconds',
+    help: 'DNS query latency by type',
+    labelNames: ['type'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new client.Counter({
+    name: 'fcrdns_cache_events_total',
+    help: 'Lookup cache events: hit, miss (a query was sent), inflight (joined a query already under way)',
+    labelNames: ['event'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.cache();
+      this.reset();
+      this.inc({ event: 'hit' }, stats.hits);
+      this.inc({ event: 'miss' }, stats.misses);
+      this.inc({ event: 'inflight' }, stats.inflightJoins);
+    },
+  });
+  new client.Gauge({
+    name: 'fcrdns_open_connections',
+    help: 'Open policy connections',
+    registers: [registry],
+    collect() {
+      this.set(sources.server().open);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_protocol_errors_total',
+    help: 'Broken requests (connection closed without reply)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.server().protocolErrors);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_connections_total',
+    help: 'Connections by fate: accepted, refused (outside listen_allow), evicted (at max_connections)',
+    labelNames: ['fate'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.server();
+      this.reset();
+      this.inc({ fate: 'accepted' }, stats.accepted);
+      this.inc({ fate: 'refused' }, stats.refused);
+      this.inc({ fate: 'evicted' }, stats.evicted);
+    },
+  });
+
+  const server = http.createServer((request, response) => {
+    if (request.method !== 'GET') {
+      response.writeHead(405).end();
+      return;
+    }
+    if (request.url === '/healthz') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: unknown) => {
+        logger.error({ err: error }, 'metrics collection failed');
+        response.writeHead(500).end();
+      },
+    );
+  });
+  server.on('error', (error) => logger.error({ err: error }, 'metrics listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: listen.host, port: listen.port }, () => resolve());
+  });
+  const bound = server.address();
+  const port = typeof bound === 'object' && bound ? bound.port : listen.port;
+  const address = listen.host.includes(':') ? `[${listen.host}]:${port}` : `${listen.host}:${port}`;
+  logger.info({ metrics: address }, 'metrics endpoint listening');
+  return {
+    address,
+    decision: (check, result, action) => decisions.inc({ check, result, action }),
+    dnsQuery: (type, outcome, seconds) => {
+      queries.inc({ type, outcome });
+      latency.observe({ type }, seconds);
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
