@@ -204,7 +204,8 @@ function nameList(raw: string): Parsed<string[]> {
 
 function optionalHostPort(raw: string): Parsed<{ host: string; port: number } | undefined> {
   if (raw === '') return undefined;
-  return parseHostPort(raw);
+  // Port 0 binds any free port (tests; the bound address is logged at start-up).
+  return parseHostPort(raw, undefined, 0);
 }
 
 function plainAction(raw: string): Parsed<Action> {

@@ -70,7 +70,8 @@ async function main(): Promise<void> {
   const strict = await startBundle(daemonConfig('mode = strict\n'));
   const soft = await startBundle(daemonConfig('mode = soft\n'));
   const reverse = await startBundle(daemonConfig('check = reverse\nmode = strict\n'));
-  const daemons: RunningDaemon[] = [strict, soft, reverse];
+  const authres = await startBundle(daemonConfig('mode = soft\nauthres_header = yes\nauthserv_id = mx.example.org\n'));
+  const daemons: RunningDaemon[] = [strict, soft, reverse, authres];
   t.teardown(() => Promise.all(daemons.map((daemon) => daemon.stop())));
 
   const policy = (target: string) => `reject_unauth_destination, check_policy_service { ${target}, timeout=10s, default_action=DUNNO }`;
@@ -81,16 +82,18 @@ async function main(): Promise<void> {
     reverse: await freePort(),
     builtin_fcrdns: await freePort(),
     builtin_reverse: await freePort(),
+    authres: await freePort(),
   };
   const postfix: PostfixInstance = await startPostfix({
     nameserver: NAMESERVER,
-    mailboxes: ['bob', 'postmaster'],
+    mailboxes: ['bob', 'alice', 'carol', 'postmaster'],
     services: [
       { name: 'strict', port: ports.strict, recipientRestrictions: policy(`inet:127.0.0.1:${strict.port}`) },
       { name: 'soft', port: ports.soft, recipientRestrictions: policy(`inet:127.0.0.1:${soft.port}`) },
       // Debian runs smtpd chrooted in the queue directory: the socket lives under private/.
       { name: 'unix', port: ports.unix, recipientRestrictions: policy('unix:private/fcrdns-policyd') },
       { name: 'reverse', port: ports.reverse, recipientRestrictions: policy(`inet:127.0.0.1:${reverse.port}`) },
+      { name: 'authres', port: ports.authres, recipientRestrictions: policy(`inet:127.0.0.1:${authres.port}`) },
       {
         name: 'builtin_fcrdns',
         port: ports.builtin_fcrdns,
@@ -162,6 +165,30 @@ async function main(): Promise<void> {
     t.equal(await rcpt(ports.reverse, '127.0.0.3'), rejected('127.0.0.3', 'cannot find your reverse hostname'));
     t.equal(await rcpt(ports.reverse, '127.0.0.5'), ACCEPTED);
     t.equal(await rcpt(ports.reverse, '127.0.0.8'), deferred('127.0.0.8', 'cannot find your reverse hostname'));
+  });
+
+  await t.test('Authentication-Results (RFC 8601 iprev) is added once per message, as delivered', async (t) => {
+    const sent = await swaks({
+      port: ports.authres,
+      from: '127.0.0.2',
+      to: 'alice@example.org,carol@example.org',
+      helo: 'pass.example.com',
+      header: 'Subject: fcrdns e2e authres',
+    });
+    t.equal(sent.rcptReply, ACCEPTED);
+    t.match(sent.dataReply, /^250 2\.0\.0 Ok: queued as /);
+    const deadline = Date.now() + 20_000;
+    while ((postfix.delivered('alice').length === 0 || postfix.delivered('carol').length === 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const box of ['alice', 'carol']) {
+      const [message] = postfix.delivered(box);
+      t.ok(message, `delivered to ${box}`);
+      const headers = (message ?? '').split('\n\n')[0] ?? '';
+      const results = headers.split('\n').filter((line) => line.startsWith('Authentication-Results:'));
+      t.same(results, ['Authentication-Results: mx.example.org; iprev=pass policy.iprev=127.0.0.2 (pass.example.com)'], `${box}: exactly one header`);
+      if (box === 'alice') t.comment(`delivered headers:\n${headers.split('\n').slice(0, 12).join('\n')}`);
+    }
   });
 
   await t.test("agreement with Postfix's built-ins on every permanent failure", async (t) => {
