@@ -6,6 +6,7 @@
  * 5xx, the daemon recovers when DNS returns, and never crashes.
  */
 import t from 'tap';
+import { whenAvailable } from './helpers/requirements.js';
 import { bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
 import { freePort, knotMissing, startKnot, startSilentDns, type Knot, type ZoneSpec } from './helpers/knot.js';
 import { PolicyClient } from './helpers/policy-client.js';
@@ -45,13 +46,7 @@ const BOUND_MS = DNS_TIMEOUT_MS * DNS_TRIES + 250 + 750;
 const defer = (ip: string) => `450 4.7.25 cannot find your hostname, [${ip}]`;
 const reject = (ip: string) => `550 5.7.25 cannot find your hostname, [${ip}]`;
 
-const missing = knotMissing() ?? bundleMissing();
-if (missing) {
-  if (process.env.CI) t.fail(`DNS fault tests cannot run: ${missing}`);
-  else t.test(`DNS FAULT TESTS SKIPPED: ${missing}`, { skip: true }, async () => undefined);
-} else {
-  await main().catch((error: unknown) => t.fail(`setup failed: ${error instanceof Error ? error.message : String(error)}`));
-}
+await whenAvailable(knotMissing() ?? bundleMissing(), 'DNS fault tests', main);
 
 async function timed(client: PolicyClient, address: string): Promise<{ reply: string; ms: number }> {
   const started = Date.now();

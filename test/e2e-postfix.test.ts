@@ -6,6 +6,7 @@
  * permanent failure we reject, Postfix rejects too.
  */
 import t from 'tap';
+import { whenAvailable } from './helpers/requirements.js';
 import { bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
 import { freePort, knotMissing, startKnot } from './helpers/knot.js';
 import { postfixMissing, startPostfix, swaks, type PostfixInstance } from './helpers/postfix.js';
@@ -53,14 +54,7 @@ const deferred = (ip: string, text = 'cannot find your hostname') =>
   `450 4.7.25 <bob@example.org>: Recipient address rejected: ${text}, [${ip}]`;
 const ACCEPTED = '250 2.1.5 Ok';
 
-const missing = postfixMissing() ?? knotMissing() ?? bundleMissing();
-if (missing) {
-  if (process.env.CI) t.fail(`end-to-end test cannot run: ${missing}`);
-  else t.test(`POSTFIX END-TO-END TEST SKIPPED: ${missing}`, { skip: true }, async () => undefined);
-} else {
-  // A failure while starting servers must still run the teardowns registered so far.
-  await main().catch((error: unknown) => t.fail(`setup failed: ${error instanceof Error ? error.message : String(error)}`));
-}
+await whenAvailable(postfixMissing() ?? knotMissing() ?? bundleMissing(), 'the Postfix end-to-end test', main);
 
 async function main(): Promise<void> {
   const knot = await startKnot(ZONES, { address: NAMESERVER, port: 53 });

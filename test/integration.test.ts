@@ -4,6 +4,7 @@
  * DNS server, timeouts, bad input, graceful stop.
  */
 import t from 'tap';
+import { whenAvailable } from './helpers/requirements.js';
 import { bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
 import { knotMissing, startKnot, startSilentDns, type Knot } from './helpers/knot.js';
 import { PolicyClient } from './helpers/policy-client.js';
@@ -12,15 +13,7 @@ import { ZONES } from './helpers/zones.js';
 const reject = (ip: string) => `550 5.7.25 cannot find your hostname, [${ip}]`;
 const defer = (ip: string) => `450 4.7.25 cannot find your hostname, [${ip}]`;
 
-const missing = knotMissing() ?? bundleMissing();
-if (missing) {
-  // Loud: .ci/run installs everything and fails on any skip.
-  if (process.env.CI) t.fail(`integration tests cannot run: ${missing}`);
-  else t.test(`INTEGRATION TESTS SKIPPED: ${missing}`, { skip: true }, async () => undefined);
-} else {
-  // A failure while starting servers must still run the teardowns registered so far.
-  await main().catch((error: unknown) => t.fail(`setup failed: ${error instanceof Error ? error.message : String(error)}`));
-}
+await whenAvailable(knotMissing() ?? bundleMissing(), 'integration tests', main);
 
 
 async function main(): Promise<void> {

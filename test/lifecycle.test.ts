@@ -5,18 +5,13 @@
  * exit 0 within a bound).
  */
 import t from 'tap';
+import { whenAvailable } from './helpers/requirements.js';
 import { bundleMissing, startBundle } from './helpers/bundle.js';
 import { knotMissing, startKnot, startSilentDns } from './helpers/knot.js';
 import { PolicyClient } from './helpers/policy-client.js';
 import { ZONES } from './helpers/zones.js';
 
-const missing = knotMissing() ?? bundleMissing();
-if (missing) {
-  if (process.env.CI) t.fail(`lifecycle tests cannot run: ${missing}`);
-  else t.test(`LIFECYCLE TESTS SKIPPED: ${missing}`, { skip: true }, async () => undefined);
-} else {
-  await main().catch((error: unknown) => t.fail(`setup failed: ${error instanceof Error ? error.message : String(error)}`));
-}
+await whenAvailable(knotMissing() ?? bundleMissing(), 'lifecycle tests', main);
 
 async function main(): Promise<void> {
   const knot = await startKnot(ZONES);

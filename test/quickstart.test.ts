@@ -10,18 +10,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { hasCommand } from './helpers/requirements.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
-
-function tool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 t.test('README opens with the two quick-start commands', async (t) => {
   t.match(readme, /```sh\nnpm ci && npm start\n```/);
@@ -31,7 +23,7 @@ t.test('README opens with the two quick-start commands', async (t) => {
 
 const oneLiner = /^printf 'request=smtpd_access_policy.*\| nc -N 127\.0\.0\.1 10040$/m.exec(readme)?.[0];
 const answer = /^action=.*$/m.exec(readme.slice(readme.indexOf(oneLiner ?? '\u0000')))?.[0];
-const missing = ['unshare', 'nsenter', 'ip', 'nc'].filter((name) => !tool(name));
+const missing = ['unshare', 'nsenter', 'ip', 'nc'].filter((name) => !hasCommand(name));
 const privileged = missing.length === 0 && (() => {
   try {
     execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });

@@ -10,21 +10,13 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { hasCommand } from './requirements.js';
 
 const run = promisify(execFile);
 
-function has(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Why the end-to-end test cannot run here, or undefined when it can. */
 export function postfixMissing(): string | undefined {
-  const missing = ['postfix', 'swaks', 'unshare'].filter((command) => !has(command) && !existsSync(`/usr/sbin/${command}`));
+  const missing = ['postfix', 'swaks', 'unshare'].filter((command) => !hasCommand(command) && !existsSync(`/usr/sbin/${command}`));
   if (missing.length > 0) return `missing: ${missing.join(', ')} (apt-get install postfix swaks util-linux); .ci/run installs them`;
   if (process.getuid?.() !== 0) return 'Postfix and a private mount namespace need root';
   return undefined;
