@@ -29,7 +29,9 @@ export async function startBundle(configText: string, args: string[] = [], bundl
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-daemon-'));
   const configPath = join(dir, 'fcrdns-policyd.conf');
   writeFileSync(configPath, configText);
-  const child = spawn(process.execPath, [bundle, '--config', configPath, ...args], {
+  // FCRDNS_BENCH_NODE_ARGS: extra node flags for the daemon only (benchmark experiments).
+  const nodeArgs = (process.env.FCRDNS_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, bundle, '--config', configPath, ...args], {
     cwd: dirname(bundle),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
