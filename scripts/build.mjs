@@ -19,6 +19,8 @@ const result = await build({
   banner: { js: "import { createRequire as __fcrdnsCreateRequire } from 'node:module'; const require = __fcrdnsCreateRequire(import.meta.url);" },
   define: { FCRDNS_VERSION: JSON.stringify(version) },
   legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 mkdirSync('dist', { recursive: true });

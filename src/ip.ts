@@ -6,6 +6,9 @@ import ipaddr from 'ipaddr.js';
 
 export type IpFamily = 4 | 6;
 
+/** Four decimal parts, each 0-255 without leading zeros (no octal, hex or short forms). */
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /** A validated client IP in canonical text form. */
 export interface ClientIp {
   /** Canonical text: dotted quad, or RFC 5952 compressed lower-case IPv6. */
@@ -22,9 +25,12 @@ export interface ClientIp {
 export function parseClientIp(text: string): ClientIp | undefined {
   if (text.length === 0 || text.length > 64 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
+  // Decide the family by shape first: ipaddr.js' isValid() checks work by throwing and
+  // catching, which is costly on the hot path when the other family is tried first.
+  if (!text.includes(':')) {
+    if (!DOTTED_QUAD.test(text)) return undefined;
     parsed = ipaddr.IPv4.parse(text);
-  } else if (text.includes(':') && ipaddr.IPv6.isValid(text)) {
+  } else if (ipaddr.IPv6.isValid(text)) {
     parsed = ipaddr.IPv6.parse(text);
     if (parsed.isIPv4MappedAddress()) parsed = parsed.toIPv4Address();
   } else {

@@ -4,7 +4,6 @@
  * importer of prom-client. Off by default: then every call is a no-op.
  */
 import http from 'node:http';
-import client from 'prom-client';
 import type { CacheStats } from './cache.js';
 import type { Logger } from './log.js';
 import type { ServerStats } from './server.js';
@@ -33,6 +32,8 @@ export interface MetricSources {
 
 /** Start the endpoint; resolves once it listens. */
 export async function startMetrics(listen: { host: string; port: number }, sources: MetricSources, logger: Logger): Promise<Metrics> {
+  // Loaded only when metrics are on: it is the largest dependency and costs start-up time.
+  const { default: client } = await import('prom-client');
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'fcrdns_' });
   const decisions = new client.Counter({

@@ -1,0 +1,55 @@
+/** Request streams the load generator sends: realistic Postfix requests over chosen client IPs. */
+import { ZONE_SIZE, clientAddress } from './stack.js';
+
+export type Workload =
+  | { kind: 'hot'; pool: number }
+  | { kind: 'cold'; offset: number }
+  | { kind: 'mixed'; seed: number }
+  | { kind: 'fixed'; n: number };
+
+/** A deterministic PRNG (mulberry32), so every run of a workload sends the same sequence. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = state;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Client index for request i. Mixed is Zipf-like (s = 1) over the whole zone, as repeat senders are. */
+export function clientIndex(workload: Workload): (i: number) => number {
+  switch (workload.kind) {
+    case 'hot':
+      return (i) => (i * 7919) % workload.pool;
+    case 'cold':
+      return (i) => (workload.offset + i) % ZONE_SIZE;
+    case 'fixed':
+      return () => workload.n;
+    case 'mixed': {
+      const random = prng(workload.seed);
+      const harmonic = Math.log(ZONE_SIZE) + 0.5772;
+      return () => Math.min(ZONE_SIZE - 1, Math.floor(Math.exp(random() * harmonic)) - 1);
+    }
+  }
+}
+
+let instanceCounter = 0;
+
+/** A ~500-byte smtpd_access_policy request like Postfix 3.7 sends at RCPT time. */
+export function policyRequest(n: number): string {
+  const address = clientAddress(n);
+  instanceCounter++;
+  return (
+    'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n' +
+    `client_address=${address}\nclient_name=h${n}.example.com\nclient_port=41234\nreverse_client_name=h${n}.example.com\n` +
+    `server_address=2001:db8:ffff::25\nserver_port=25\nhelo_name=h${n}.example.com\n` +
+    `sender=newsletter@h${n}.example.com\nrecipient=bob@example.org\nrecipient_count=0\nqueue_id=\n` +
+    `instance=${(instanceCounter & 0xfffff).toString(16)}.${(n & 0xffff).toString(16)}.${instanceCounter.toString(16)}.0\n` +
+    'size=48213\netrn_domain=\nstress=\nsasl_method=\nsasl_username=\nsasl_sender=\nccert_subject=\nccert_issuer=\n' +
+    'ccert_fingerprint=\nccert_pubkey_fingerprint=\nencryption_protocol=TLSv1.3\nencryption_cipher=TLS_AES_256_GCM_SHA384\n' +
+    'encryption_keysize=256\npolicy_context=\ncompatibility_level=3.6\nmail_version=3.7.11\n\n'
+  );
+}

@@ -1,0 +1,48 @@
+/**
+ * Baseline (b): the same PTR + forward lookups the daemon makes, done directly with node:dns'
+ * c-ares Resolver at the same concurrency and with the same settings, and nothing else. The floor
+ * for the DNS part. Usage: raw-cares.ts '{"resolver":"127.0.0.1:port","concurrency":100,"requests":…,"workload":{…}}'
+ */
+import { Resolver } from 'node:dns/promises';
+import { parseClientIp, reverseName } from '../src/ip.js';
+import { clientAddress } from './lib/stack.js';
+import { clientIndex, type Workload } from './lib/workload.js';
+
+const options = JSON.parse(process.argv[2] ?? '{}') as { resolver: string; concurrency: number; requests: number; workload: Workload };
+const resolver = new Resolver({ timeout: 2000, tries: 2 });
+resolver.setServers([options.resolver]);
+const indexOf = clientIndex(options.workload);
+const latencies = new Float64Array(options.requests);
+let next = 0;
+let errors = 0;
+
+async function lookup(n: number): Promise<void> {
+  const ip = parseClientIp(clientAddress(n))!;
+  let names: string[] = [];
+  try {
+    names = await resolver.resolvePtr(reverseName(ip));
+  } catch {
+    return;
+  }
+  await Promise.all(names.slice(0, 10).map((name) => resolver.resolve6(name).catch(() => [])));
+}
+
+const started = process.hrtime.bigint();
+await Promise.all(
+  Array.from({ length: options.concurrency }, async () => {
+    while (next < options.requests) {
+      const i = next++;
+      const t0 = process.hrtime.bigint();
+      try {
+        await lookup(indexOf(i));
+      } catch {
+        errors++;
+      }
+      latencies[i] = Number(process.hrtime.bigint() - t0) / 1e6;
+    }
+  }),
+);
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+const sorted = Array.from(latencies).sort((a, b) => a - b);
+const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+process.stdout.write(`${JSON.stringify({ requests: options.requests, rps: options.requests / seconds, p50: pct(50), p99: pct(99), errors })}\n`);

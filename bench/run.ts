@@ -1,0 +1,226 @@
+/**
+ * The benchmark (npm run bench): the daemon as shipped (the esbuild bundle, logging on, to
+ * /dev/null) against baselines started in the same run, each figure the median of RUNS runs
+ * with its min–max, and the ratio the targets are stated in. See BENCHMARKS.md.
+ * Options: --runs N (default 3), --quick (fewer requests), --only NAME[,NAME] (hot, cold-latency,
+ * cold-local, mixed, burst, startup, pipeline).
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { BUNDLE } from '../test/helpers/bundle.js';
+import { freePort } from '../test/helpers/knot.js';
+import { startStack, ZONE_SIZE, type DnsStack } from './lib/stack.js';
+import type { Workload } from './lib/workload.js';
+
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
+const QUICK = args.includes('--quick');
+const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
+const wanted = (name: string) => !ONLY || ONLY.includes(name);
+const HERE = import.meta.dirname;
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p90?: number;
+  p99: number;
+  p999?: number;
+  errors: number;
+  actions?: Record<string, number>;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+const fmt = (values: number[], digits = 0) =>
+  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+
+async function tsx(script: string, ...scriptArgs: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(HERE, script), ...scriptArgs], { maxBuffer: 1 << 24, timeout: 600_000 });
+  return stdout;
+}
+
+async function loadgen(port: number, connections: number, requests: number, workload: Workload, extra: { warmup?: number; pipeline?: number } = {}): Promise<LoadResult> {
+  return JSON.parse(await tsx('loadgen.ts', JSON.stringify({ port, connections, requests, workload, ...extra }))) as LoadResult;
+}
+
+async function rawCares(resolver: string, concurrency: number, requests: number, workload: Workload): Promise<LoadResult> {
+  return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload }))) as LoadResult;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode})`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** The shipped daemon: the bundle, default logging (info, one line per decision) to /dev/null. */
+async function startDaemon(resolver: string, extraConfig = ''): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'fcrdns-bench-'));
+  const config = join(dir, 'bench.conf');
+  writeFileSync(config, `listen = 127.0.0.1:${port}\ndns_servers = ${resolver}\nmode = strict\nmax_connections = 10000\n${extraConfig}`);
+  const devnull = openSync('/dev/null', 'w');
+  const child = spawn(process.execPath, [BUNDLE, '--config', config], { stdio: ['ignore', devnull, 'inherit'] });
+  await waitForPort(port, child);
+  return { port, child };
+}
+
+async function startNullServer(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'null-server.ts'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child);
+  return { port, child };
+}
+
+const report: string[] = [];
+const say = (line: string) => {
+  report.push(line);
+  console.log(line);
+};
+
+async function hot(stack: DnsStack): Promise<void> {
+  const pool = 3000;
+  const requests = QUICK ? 20_000 : 60_000;
+  for (const connections of [1, 10, 100]) {
+    const daemon: LoadResult[] = [];
+    const baseline: LoadResult[] = [];
+    const n = connections === 1 ? requests / 4 : requests;
+    for (let i = 0; i < RUNS; i++) {
+      const nul = await startNullServer();
+      baseline.push(await loadgen(nul.port, connections, n, { kind: 'hot', pool }, { warmup: pool }));
+      await stop(nul.child);
+      const d = await startDaemon(stack.resolver);
+      daemon.push(await loadgen(d.port, connections, n, { kind: 'hot', pool }, { warmup: pool * 2 }));
+      await stop(d.child);
+    }
+    const ratio = daemon.map((result, i) => result.rps / (baseline[i]?.rps ?? 1));
+    const p99ratio = daemon.map((result, i) => result.p99 / (baseline[i]?.p99 ?? 1));
+    say(
+      `hot C=${connections}: daemon ${fmt(daemon.map((r) => r.rps))} req/s, null ${fmt(baseline.map((r) => r.rps))} req/s, ratio ${fmt(ratio, 2)}; ` +
+        `p50/p99/p99.9 daemon ${median(daemon.map((r) => r.p50)).toFixed(3)}/${median(daemon.map((r) => r.p99)).toFixed(3)}/${median(daemon.map((r) => r.p999 ?? 0)).toFixed(3)} ms, ` +
+        `null ${median(baseline.map((r) => r.p50)).toFixed(3)}/${median(baseline.map((r) => r.p99)).toFixed(3)}/${median(baseline.map((r) => r.p999 ?? 0)).toFixed(3)} ms, p99 ratio ${fmt(p99ratio, 2)}; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
+    );
+  }
+}
+
+async function cold(name: string, delayMs: number): Promise<void> {
+  const stack = await startStack({ delayMs });
+  try {
+    const requests = QUICK ? 5000 : delayMs ? 10_000 : 15_000;
+    const daemon: LoadResult[] = [];
+    const baseline: LoadResult[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      // Fresh IPs for each side and run, and an empty resolver cache: every request is cold.
+      await stack.flush();
+      baseline.push(await rawCares(stack.resolver, 100, requests, { kind: 'cold', offset: (2 * i) * requests }));
+      await stack.flush();
+      const d = await startDaemon(stack.resolver);
+      daemon.push(await loadgen(d.port, 100, requests, { kind: 'cold', offset: (2 * i + 1) * requests }));
+      await stop(d.child);
+    }
+    const ratio = daemon.map((result, i) => result.rps / (baseline[i]?.rps ?? 1));
+    say(
+      `${name} C=100: daemon ${fmt(daemon.map((r) => r.rps))} req/s, raw c-ares ${fmt(baseline.map((r) => r.rps))} lookups/s, ratio ${fmt(ratio, 2)}; ` +
+        `p50/p99 daemon ${median(daemon.map((r) => r.p50)).toFixed(1)}/${median(daemon.map((r) => r.p99)).toFixed(1)} ms, raw ${median(baseline.map((r) => r.p50)).toFixed(1)}/${median(baseline.map((r) => r.p99)).toFixed(1)} ms; ` +
+        `errors ${daemon.reduce((a, r) => a + r.errors, 0)}; actions ${JSON.stringify(daemon[0]?.actions)}`,
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function mixed(stack: DnsStack): Promise<void> {
+  const results: LoadResult[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await stack.flush();
+    const d = await startDaemon(stack.resolver);
+    results.push(await loadgen(d.port, 100, QUICK ? 20_000 : 60_000, { kind: 'mixed', seed: 42 + i }));
+    await stop(d.child);
+  }
+  say(`mixed (Zipf) C=100: daemon ${fmt(results.map((r) => r.rps))} req/s, p50/p99 ${median(results.map((r) => r.p50)).toFixed(2)}/${median(results.map((r) => r.p99)).toFixed(2)} ms; actions ${JSON.stringify(results[0]?.actions)}`);
+}
+
+async function pipelined(stack: DnsStack): Promise<void> {
+  const d = await startDaemon(stack.resolver);
+  const result = await loadgen(d.port, 10, QUICK ? 20_000 : 60_000, { kind: 'hot', pool: 3000 }, { warmup: 6000, pipeline: 32 });
+  await stop(d.child);
+  say(`pipeline stress (10 connections × 32 in flight, hot): ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, errors ${result.errors}`);
+}
+
+async function burst(stack: DnsStack): Promise<void> {
+  const counts: string[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await stack.flush();
+    const d = await startDaemon(stack.resolver);
+    const before = await stack.knot.queryCounts();
+    const n = ZONE_SIZE - 1 - i * 50; // an unused pass client
+    const result = await loadgen(d.port, 100, 100, { kind: 'fixed', n: n - (n % 50) });
+    const after = await stack.knot.queryCounts();
+    await stop(d.child);
+    counts.push(`${(after.PTR ?? 0) - (before.PTR ?? 0)} PTR + ${(after.AAAA ?? 0) - (before.AAAA ?? 0)} AAAA (${result.errors} errors)`);
+  }
+  say(`burst (100 concurrent requests, one new IP), queries at the authoritative server: ${counts.join('; ')}`);
+}
+
+async function startup(): Promise<void> {
+  const nodeOnly: number[] = [];
+  const daemon: number[] = [];
+  for (let i = 0; i < Math.max(RUNS, 10); i++) {
+    const t0 = process.hrtime.bigint();
+    await run(process.execPath, ['-e', '']);
+    nodeOnly.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'fcrdns-start-'));
+    writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\n`);
+    const t1 = process.hrtime.bigint();
+    const child = spawn(process.execPath, [BUNDLE, '--config', join(dir, 'c.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await waitForPort(port, child);
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('request=smtpd_access_policy\nclient_address=127.0.0.1\n\n'));
+      socket.on('data', () => {
+        socket.destroy();
+        resolve();
+      });
+    });
+    daemon.push(Number(process.hrtime.bigint() - t1) / 1e6);
+    await stop(child);
+  }
+  say(`start-up to first answered request: ${fmt(daemon, 1)} ms; node -e '' ${fmt(nodeOnly, 1)} ms; difference ${(median(daemon) - median(nodeOnly)).toFixed(1)} ms`);
+}
+
+say(`fcrdns-policyd bench, ${new Date().toISOString()}, ${RUNS} runs each, medians (min–max)`);
+if (wanted('startup')) await startup();
+if (wanted('hot') || wanted('mixed') || wanted('burst') || wanted('pipeline')) {
+  const stack = await startStack();
+  try {
+    if (wanted('burst')) await burst(stack);
+    if (wanted('hot')) await hot(stack);
+    if (wanted('pipeline')) await pipelined(stack);
+    if (wanted('mixed')) await mixed(stack);
+  } finally {
+    await stack.stop();
+  }
+}
+if (wanted('cold-latency')) await cold('cold, +20 ms DNS latency', 20);
+if (wanted('cold-local')) await cold('cold, local DNS (CPU-bound)', 0);
+writeFileSync(join(tmpdir(), 'fcrdns-bench-report.txt'), `${report.join('\n')}\n`);
