@@ -3,7 +3,7 @@
  * /dev/null) against baselines started in the same run, each figure the median of RUNS runs
  * with its min–max, and the ratio the targets are stated in. See BENCHMARKS.md.
  * Options: --runs N (default 3), --quick (fewer requests), --only NAME[,NAME] (hot, cold-latency,
- * cold-local, mixed, burst, startup, pipeline).
+ * cold-local, mixed, burst, startup, pipeline, instructions — the last only when named).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,8 @@ const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
 const QUICK = args.includes('--quick');
 const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
-const wanted = (name: string) => !ONLY || ONLY.includes(name);
+/** callgrind runs take minutes: only on request (--only instructions). */
+const wanted = (name: string) => (ONLY ? ONLY.includes(name) : name !== 'instructions');
 const HERE = import.meta.dirname;
 
 interface LoadResult {
@@ -208,11 +209,42 @@ async function startup(): Promise<void> {
   say(`start-up to first answered request: ${fmt(daemon, 1)} ms; node -e '' ${fmt(nodeOnly, 1)} ms; difference ${(median(daemon) - median(nodeOnly)).toFixed(1)} ms`);
 }
 
+/** Instructions executed by the daemon process under callgrind (machine-noise free). */
+async function daemonInstructions(stack: DnsStack, requests: number): Promise<number> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'fcrdns-callgrind-'));
+  writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\ndns_servers = ${stack.resolver}\nmode = strict\n`);
+  const out = join(dir, 'callgrind.out');
+  const devnull = openSync('/dev/null', 'w');
+  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, BUNDLE, '--config', join(dir, 'c.conf')], {
+    stdio: ['ignore', devnull, devnull],
+  });
+  await waitForPort(port, child);
+  await loadgen(port, 10, 1000, { kind: 'hot', pool: 500 });
+  if (requests > 0) await loadgen(port, 10, requests, { kind: 'hot', pool: 500 });
+  await stop(child);
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync(out, 'utf8');
+  return Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+async function instructions(stack: DnsStack): Promise<void> {
+  const measured = 3000;
+  const values: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const base = await daemonInstructions(stack, 0);
+    const loaded = await daemonInstructions(stack, measured);
+    values.push((loaded - base) / measured);
+  }
+  say(`instructions per hot request (callgrind, daemon process, ${measured} requests minus a warm-up-only run): ${fmt(values)}`);
+}
+
 say(`fcrdns-policyd bench, ${new Date().toISOString()}, ${RUNS} runs each, medians (min–max)`);
 if (wanted('startup')) await startup();
-if (wanted('hot') || wanted('mixed') || wanted('burst') || wanted('pipeline')) {
+if (wanted('hot') || wanted('mixed') || wanted('burst') || wanted('pipeline') || wanted('instructions')) {
   const stack = await startStack();
   try {
+    if (wanted('instructions')) await instructions(stack);
     if (wanted('burst')) await burst(stack);
     if (wanted('hot')) await hot(stack);
     if (wanted('pipeline')) await pipelined(stack);
