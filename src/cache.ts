@@ -64,6 +64,12 @@ export class LookupCache {
   forRequest(): { dns: IprevDns; allCached: () => boolean } {
     let everyLookupCached = true;
     const get = async (key: string): Promise<Outcome> => {
+      // Fast path: a fresh entry needs no fetch() machinery.
+      const cached = this.cache.get(key);
+      if (cached !== undefined) {
+        this.stats.hits++;
+        return cached;
+      }
       const status: LRUCache.Status<string, Outcome, undefined> = {};
       const outcome = await this.cache.fetch(key, { status });
       switch (status.fetch) {
