@@ -73,7 +73,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
    * Decisions per message: Postfix sends the same `instance` for every recipient of one message,
    * so it is judged once, and the Authentication-Results header is prepended once.
    */
-  const decisions = new LRUCache<string, { verdict: Verdict; headerSent: boolean }>({
+  const decisions = new LRUCache<string, Verdict>({
     max: LIMITS.instanceCacheSize,
     ttl: LIMITS.instanceTtlMs,
     ...(deps.clock ? { perf: deps.clock } : {}),
@@ -127,8 +127,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
     if (remembered) {
       // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
-      log.debug({ instance: request.instance, action: remembered.verdict.action }, 'decision reused for another recipient');
-      return { reply: remembered.verdict.reply };
+      // The header went with the first recipient's reply; the others get the plain verdict.
+      log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
+      return { reply: remembered.reply };
     }
 
     const lookups = cache.forRequest();
@@ -157,7 +158,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       current.authresHeader && (verdict.action === 'dunno' || verdict.action === 'warn')
         ? authenticationResults(current.authservId, request.client, result)
         : undefined;
-    if (messageKey !== undefined) decisions.set(messageKey, { verdict, headerSent: header !== undefined });
+    if (messageKey !== undefined) decisions.set(messageKey, verdict);
     const reply = header === undefined ? verdict.reply : `PREPEND ${header}`;
     const resultLabel = generic ? 'generic' : result.result;
     metrics.decision(current.check, resultLabel, verdict.action);

@@ -5,6 +5,7 @@
  * receiving admin explaining a rejection, and the sender fixing their DNS.
  */
 import type { Config } from './config.js';
+import { genericSignal } from './generic.js';
 import type { AddressOutcome, IprevDns } from './dns.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { hostnameProblem, lookupIprev, normaliseName, type IprevResult } from './iprev.js';
@@ -35,6 +36,7 @@ export type FindingCode =
   | 'mismatch'
   | 'provider_default_name'
   | 'partial_ptr'
+  | 'generic_name'
   | 'helo_mismatch'
   | 'temperror';
 
@@ -67,8 +69,9 @@ const PRIORITY: Record<FindingCode, number> = {
   mismatch: 5,
   provider_default_name: 6,
   partial_ptr: 7,
-  helo_mismatch: 8,
-  temperror: 9,
+  generic_name: 8,
+  helo_mismatch: 9,
+  temperror: 10,
 };
 
 /** Check one IP against the current config, as the daemon would. */
@@ -86,7 +89,7 @@ export async function checkTarget(target: string, dns: IprevDns, config: Config)
   const ip = parseClientIp(target);
   if (ip) {
     const report = await checkAddress(ip, 'argument', dns, config);
-    return { target: ip.text, kind: 'ip', addresses: [report], findings: findingsFor(undefined, [report]) };
+    return { target: ip.text, kind: 'ip', addresses: [report], findings: findingsFor(undefined, [report], config) };
   }
   const name = normaliseName(target);
   const [a, aaaa] = await Promise.all([dns.lookupAddresses(name, 4), dns.lookupAddresses(name, 6)]);
@@ -100,7 +103,7 @@ export async function checkTarget(target: string, dns: IprevDns, config: Config)
     ...host.a.addresses.map((address) => checkAddress(parseClientIp(address)!, 'A', dns, config)),
     ...host.aaaa.addresses.map((address) => checkAddress(parseClientIp(address)!, 'AAAA', dns, config)),
   ]);
-  return { target: name, kind: 'host', host, addresses: reports, findings: findingsFor(host, reports) };
+  return { target: name, kind: 'host', host, addresses: reports, findings: findingsFor(host, reports, config) };
 }
 
 export interface CheckReport {
@@ -120,26 +123,15 @@ export async function checkTargets(targets: readonly string[], dns: IprevDns, co
   return { targets: reports, findings, status: statusOf(findings) };
 }
 
-/** The forms in which an address's digits show up in a provider's default PTR name. */
-function embeddedForms(ip: ClientIp): string[] {
-  if (ip.family === 4) {
-    const octets = ip.text.split('.');
-    const reversed = [...octets].reverse();
-    const hex = octets.map((octet) => Number(octet).toString(16).padStart(2, '0')).join('');
-    return [octets.join('-'), octets.join('.'), reversed.join('-'), reversed.join('.'), octets.join(''), hex];
-  }
-  const groups = (ip.parsed as { toNormalizedString(): string }).toNormalizedString().split(':');
-  const last = groups.slice(-2).join('-');
-  return [groups.join('-'), last];
-}
-
-/** True when a PTR name looks like the address owner's automatic name (the IP's digits in it). */
+/**
+ * True when a PTR name looks like the address owner's automatic name: the generic-name signal
+ * (src/generic.ts) finds the client's address in it.
+ */
 export function looksLikeProviderDefault(name: string, ip: ClientIp): boolean {
-  const lower = name.toLowerCase();
-  return embeddedForms(ip).some((form) => form.length >= 6 && lower.includes(form));
+  return genericSignal(name, ip, 'conservative')?.reason === 'address in name';
 }
 
-function findingsFor(host: HostLookup | undefined, reports: readonly AddressReport[]): Finding[] {
+function findingsFor(host: HostLookup | undefined, reports: readonly AddressReport[], config: Config): Finding[] {
   const findings: Finding[] = [];
   const ownerFix = (ip: ClientIp, name: string) =>
     `Ask whoever owns ${ip.text} - your hosting provider or ISP, not your domain's DNS host - to set its PTR record ` +
@@ -173,7 +165,17 @@ function findingsFor(host: HostLookup | undefined, reports: readonly AddressRepo
     const { ip, iprev } = report;
     const recordType = ip.family === 4 ? 'A' : 'AAAA';
     switch (iprev.result) {
-      case 'pass':
+      case 'pass': {
+        const generic = iprev.confirmedNames.every((name) => genericSignal(name, ip, config.genericLevel) !== undefined);
+        if (generic) {
+          findings.push({
+            code: 'generic_name',
+            severity: 'warning',
+            address: ip.text,
+            message: `${ip.text} is forward-confirmed, but its name ${iprev.confirmedNames.join(', ')} looks like a dynamic or pool address; many receivers distrust such names.`,
+            fix: ownerFix(ip, wanted),
+          });
+        }
         if (iprev.ptr.names.length > iprev.confirmedNames.length) {
           const unconfirmed = iprev.ptr.names.filter((name) => !iprev.confirmedNames.includes(name));
           findings.push({
@@ -185,6 +187,7 @@ function findingsFor(host: HostLookup | undefined, reports: readonly AddressRepo
           });
         }
         break;
+      }
       case 'no_ptr':
         if (ip.family === 6 && ipv4Passes) {
           findings.push({

@@ -84,7 +84,7 @@ class Connection {
   /** Close once in-flight requests are answered (graceful stop). */
   drain(): void {
     this.draining = true;
-    this.decoderStopped();
+    this.clearReadTimer();
     if (this.queue.length === 0) this.socket.end();
   }
 
@@ -165,7 +165,6 @@ class Connection {
     this.readTimer = setTimeout(() => {
       this.readTimer = undefined;
       this.queue.push({ result: { trouble: `request not completed within ${this.server.requestReadTimeoutMs} ms` } });
-      this.decoderStopped();
       this.flush();
     }, this.server.requestReadTimeoutMs);
     this.readTimer.unref();
@@ -174,10 +173,6 @@ class Connection {
   private clearReadTimer(): void {
     if (this.readTimer) clearTimeout(this.readTimer);
     this.readTimer = undefined;
-  }
-
-  private decoderStopped(): void {
-    this.clearReadTimer();
   }
 
   private onIdle(): void {

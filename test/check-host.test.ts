@@ -97,6 +97,13 @@ if (missing) {
     t.same(report.targets[0]!.findings.map((finding) => [finding.code, finding.address]), [['no_ptr', '192.0.2.11']]);
   });
 
+  t.test('a forward-confirmed but generic-looking name is a warning', async (t) => {
+    const { code, report } = await json(['dynhost.example.com']);
+    t.equal(code, 0, 'FCrDNS passes');
+    t.match(report.findings, [{ code: 'generic_name', severity: 'warning', address: '192.0.2.43' }]);
+    t.match(report.findings[0]?.message, /192-0-2-43\.dyn\.example\.com looks like a dynamic or pool address/);
+  });
+
   t.test('a CNAME to the host is followed', async (t) => {
     const { code, report } = await json(['alias.example.com']);
     t.equal(code, 0);

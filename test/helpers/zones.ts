@@ -34,6 +34,8 @@ export const ZONES: Record<string, ZoneSpec> = {
     'twoa A 192.0.2.10',
     'twoa A 192.0.2.11',
     'alias CNAME both.example.com.',
+    'dynhost A 192.0.2.43',
+    '192-0-2-43.dyn A 192.0.2.43',
   ],
   // An access provider's zone: its automatic PTR names have no address records.
   'isp.example.net': ['ns A 127.0.0.1'],
@@ -55,6 +57,7 @@ export const ZONES: Record<string, ZoneSpec> = {
     '40 PTR both.example.com.',
     '41 PTR v6noptr.example.com.',
     '42 PTR 192-0-2-42.static.isp.example.net.',
+    '43 PTR 192-0-2-43.dyn.example.com.',
   ],
   '113.0.203.in-addr.arpa': ['50 PTR burst.example.com.', '60 PTR cli.example.com.'],
   // Configured but unloadable: every PTR lookup in 198.51.100.0/24 is SERVFAIL.
