@@ -11,8 +11,11 @@ import { bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle
 import { freePort, knotMissing, startKnot } from './helpers/knot.js';
 import { postfixMissing, startPostfix, swaks, type PostfixInstance } from './helpers/postfix.js';
 
-/** Knot listens here on port 53: resolv.conf cannot name a port. */
-const NAMESERVER = '127.53.53.53';
+/**
+ * Knot listens here on port 53 (resolv.conf cannot name a port), on a loopback address of its
+ * own so a leftover server from an interrupted run cannot be in the way.
+ */
+const NAMESERVER = `127.53.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
 
 const ZONES = {
   'example.com': [
