@@ -4,6 +4,7 @@
  * broken file keeps the old settings), and SIGTERM with requests in flight (each answered, then
  * exit 0 within a bound).
  */
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { whenAvailable } from './helpers/requirements.js';
 import { bundleMissing, startBundle } from './helpers/bundle.js';
@@ -60,6 +61,14 @@ async function main(): Promise<void> {
     const fresh = await PolicyClient.connect({ port: daemon.port });
     t.equal(await fresh.ask({ client_address: '192.0.2.13' }), 'WARN fcrdns-policyd mismatch: cannot find your hostname, [192.0.2.13]', 'the last good config (monitor) is in effect');
     fresh.close();
+  });
+
+  await t.test('the daemon runs with its open-file limit raised as far as allowed', async (t) => {
+    const daemon = await startBundle(`${base}mode = strict\n`);
+    t.teardown(() => daemon.stop());
+    const line = await daemon.waitFor((l) => l.msg === 'open-file limit' || String(l.msg).includes('open-file limit'));
+    const hard = readFileSync('/proc/self/limits', 'utf8').split('\n').find((row) => row.startsWith('Max open files'))?.split(/\s{2,}/)[2];
+    t.equal(String(line.open_file_limit), hard, `soft limit raised to the hard limit (${hard})`);
   });
 
   await t.test('SIGTERM with requests in flight: each answered, then exit 0 within a bound', async (t) => {

@@ -237,3 +237,18 @@ t.test('close answers what is in flight, then closes', async (t) => {
   await closing;
   t.ok(await client.closedWithoutReply());
 });
+
+t.test('when most clients are in skip_networks, a warning says Postfix may sit behind NAT', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const daemon = await startDaemon({
+    config: parseConfig('listen = 127.0.0.1:0\n', 'nat.conf'),
+    logger: createStreamLogger('info', { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) }),
+    resolver: zoneResolver(ZONES),
+  });
+  t.teardown(() => daemon.close());
+  const client = await PolicyClient.connect({ port: daemon.port ?? 0 });
+  t.teardown(() => client.close());
+  for (let i = 0; i < 200; i++) t.equal(await client.ask({ client_address: `10.0.${i % 250}.1` }), 'DUNNO');
+  const warning = lines.find((line) => line.level === 'warn' && String(line.msg).includes('NAT'));
+  t.match(warning, { skipped: 200, of: 200 });
+});
