@@ -28,6 +28,18 @@ const LOG_FLUSH_MS = 250;
  */
 export function createLogger(level: LogLevel, fd = 1): Logger {
   const destination = pino.destination({ dest: fd, sync: false, minLength: LOG_BUFFER_BYTES });
+  // A closed or broken stdout (EPIPE when the log reader goes away) must not take the policy
+  // service down with it: Postfix would answer 451 for every message. Say so once on stderr.
+  let reported = false;
+  destination.on('error', (error: NodeJS.ErrnoException) => {
+    if (reported) return;
+    reported = true;
+    try {
+      process.stderr.write(`fcrdns-policyd: cannot write logs (${error.code ?? error.message}); still answering requests\n`);
+    } catch {
+      // stderr is gone too: nothing left to tell.
+    }
+  });
   const logger = pino(OPTIONS(level), destination);
   destinations.set(logger, destination);
   const timer = setInterval(() => {

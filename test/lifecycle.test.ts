@@ -71,6 +71,20 @@ async function main(): Promise<void> {
     t.equal(String(line.open_file_limit), hard, `soft limit raised to the hard limit (${hard})`);
   });
 
+  await t.test('a broken stdout (the log reader went away) does not stop the answers', async (t) => {
+    const daemon = await startBundle(`${base}mode = strict\n`);
+    t.teardown(() => daemon.stop());
+    daemon.child.stdout?.destroy(); // EPIPE on the next log write
+    for (let i = 0; i < 5; i++) {
+      const client = await PolicyClient.connect({ port: daemon.port });
+      t.equal(await client.ask({ client_address: '192.0.2.13' }), '550 5.7.25 cannot find your hostname, [192.0.2.13]');
+      client.close();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // past the 250 ms log flush
+    }
+    t.equal(daemon.child.exitCode, null, 'still running');
+    t.match(daemon.stderr(), /cannot write logs \(EPIPE\); still answering requests/);
+  });
+
   await t.test('SIGTERM with requests in flight: each answered, then exit 0 within a bound', async (t) => {
     const silent = await startSilentDns();
     t.teardown(() => silent.stop());
