@@ -15,7 +15,7 @@ import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { assessHelo } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
-import { decide, findExemption, matchesPassNames, type Verdict } from './policy.js';
+import { decide, effectiveActions, findExemption, matchesPassNames, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest } from './request.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
@@ -55,6 +55,19 @@ function cacheSettings(config: Config): CacheSettings {
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+/** The decision settings of a configuration, with its action table computed once, not per request. */
+function policyFor(config: Config): PolicySettings {
+  const settings = {
+    check: config.check,
+    mode: config.mode,
+    overrides: config.overrides,
+    replyHint: config.replyHint,
+    genericAction: config.genericAction,
+    heloMismatchAction: config.heloMismatchAction,
+  };
+  return { ...settings, actions: effectiveActions(settings) };
+}
+
 export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const { logger } = deps;
   let config = deps.config;
@@ -69,6 +82,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     return new LookupCache(directLookups(resolver, deadline, observe), cacheSettings(current), deps.clock, cacheStats);
   };
   let cache = makeCache(config);
+  let currentPolicy = policyFor(config);
   /**
    * Decisions per message: Postfix sends the same `instance` for every recipient of one message,
    * so it is judged once, and the Authentication-Results header is prepended once.
@@ -102,7 +116,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (!parsed.ok) return { trouble: parsed.problem };
     const request = parsed.request;
     const current = config;
-    const policy = { check: current.check, mode: current.mode, overrides: current.overrides, replyHint: current.replyHint };
+    const policy = currentPolicy;
 
     const exemption = findExemption(request, current);
     noteNetworkSkip(exemption === 'skip_network');
@@ -151,7 +165,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const verdict = decide(
       { result: result.result, temperrorStage: result.temperrorStage, generic: generic !== undefined, helo, passName: passName !== undefined },
       request.client,
-      { ...policy, genericAction: current.genericAction, heloMismatchAction: current.heloMismatchAction },
+      policy,
     );
     // RFC 8601 header on the first accepted request of the message (PREPEND goes on like DUNNO).
     const header =
@@ -228,6 +242,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       logger.level = next.logLevel;
       server.updateLimits({ listenAllow: next.listenAllow, maxConnections: next.maxConnections });
       config = next;
+      currentPolicy = policyFor(next);
       logger.info({ source: next.source, config: Object.fromEntries(next.effective) }, 'reloaded');
     },
     async close() {

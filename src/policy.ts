@@ -27,6 +27,8 @@ export interface PolicySettings {
   readonly genericAction?: Action;
   /** For a HELO name that is not the client's confirmed name (default dunno). */
   readonly heloMismatchAction?: Action;
+  /** effectiveActions() of these settings, when the caller computed it once per configuration. */
+  readonly actions?: ActionTable;
 }
 
 /**
@@ -110,7 +112,13 @@ export function actionFor(client: ClassifiedClient, actions: ActionTable): Actio
 export function decide(client: ClassifiedClient, ip: ClientIp, settings: PolicySettings): Verdict {
   if (client.passName) return { action: 'dunno', reply: 'DUNNO', decidedBy: 'pass_name' };
   const candidates: Array<{ action: Action; decidedBy: Verdict['decidedBy']; text: string; code: '25' | '1'; label: string }> = [
-    { action: actionFor(client, effectiveActions(settings)), decidedBy: 'iprev', text: failureText(client, ip, settings.check), code: '25', label: client.result },
+    {
+      action: actionFor(client, settings.actions ?? effectiveActions(settings)),
+      decidedBy: 'iprev',
+      text: failureText(client, ip, settings.check),
+      code: '25',
+      label: client.result,
+    },
   ];
   if (client.result === 'pass' && client.generic) {
     candidates.push({
