@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
+import type { KnownAnswers } from './iprev.js';
 
 export interface CacheSettings {
   size: number;
@@ -93,6 +94,29 @@ export class LookupCache {
         lookupAddresses: (name, family) => get(`${family === 4 ? 'a' : 'aaaa'} ${name}`) as Promise<AddressOutcome>,
       },
       allCached: () => everyLookupCached,
+    };
+  }
+
+  /**
+   * Answers already cached, read without waiting. `commit()` counts what was read as hits once
+   * the caller used them; a caller that falls back to forRequest() does not commit, so nothing
+   * is counted twice.
+   */
+  known(): { answers: KnownAnswers; commit: () => void } {
+    let read = 0;
+    const get = (key: string): Outcome | undefined => {
+      const outcome = this.cache.get(key);
+      if (outcome !== undefined) read++;
+      return outcome;
+    };
+    return {
+      answers: {
+        ptr: (name) => get(`ptr ${name}`) as PtrOutcome | undefined,
+        addresses: (name, family) => get(`${family === 4 ? 'a' : 'aaaa'} ${name}`) as AddressOutcome | undefined,
+      },
+      commit: () => {
+        this.stats.hits += read;
+      },
     };
   }
 

@@ -8,14 +8,14 @@ import { performance } from 'node:perf_hooks';
 import { LookupCache, type CacheSettings, type Clock } from './cache.js';
 import type { Config } from './config.js';
 import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadline, type DnsResolver } from './dns.js';
-import { lookupIprev } from './iprev.js';
+import { knownIprev, lookupIprev, type IprevResult } from './iprev.js';
 import { LIMITS } from './limits.js';
 import { decisionFields, type Logger } from './log.js';
 import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
-import { assessHelo } from './helo.js';
+import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
-import { decide, effectiveActions, findExemption, matchesPassNames, type PolicySettings, type Verdict } from './policy.js';
+import { decide, effectiveActions, findExemption, matchesPassNames, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest } from './request.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
@@ -146,14 +146,29 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       return { reply: remembered.reply };
     }
 
-    const lookups = cache.forRequest();
-    const bounded = withOverallDeadline(
-      lookups.dns,
-      queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }),
-    );
-    const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
-    const helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
-    bounded.dispose();
+    // Fast path: every answer already cached, nothing to wait for.
+    const known = cache.known();
+    let result: IprevResult | undefined = knownIprev(request.client, known.answers, current.maxPtrNames);
+    let helo: HeloStatus | undefined;
+    let cached = true;
+    if (result) {
+      const heloKnown = heloWithoutLookup(request.heloName, request.client, result.confirmedNames);
+      if (typeof heloKnown === 'string') helo = heloKnown;
+      else {
+        const outcome = known.answers.addresses(heloKnown.lookup, request.client.family);
+        if (outcome) helo = heloFromLookup(outcome, request.client);
+      }
+    }
+    if (result && helo) {
+      known.commit();
+    } else {
+      const lookups = cache.forRequest();
+      const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
+      result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
+      helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
+      bounded.dispose();
+      cached = lookups.allCached();
+    }
     // A generic-looking name only counts when every confirmed name looks generic.
     let generic: (GenericSignal & { name: string }) | undefined;
     if (result.result === 'pass') {
@@ -185,7 +200,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
         forward: result.forward,
         action: verdict.action,
         reply,
-        cached: lookups.allCached(),
+        cached,
         durationMs: performance.now() - started,
         extra: {
           helo,

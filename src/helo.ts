@@ -2,17 +2,17 @@
  * HELO/EHLO versus the client: is the greeting name one of the client's forward-confirmed PTR
  * names, or at least a name that resolves to the client, or an address literal of it?
  */
-import type { IprevDns } from './dns.js';
+import type { AddressOutcome, IprevDns } from './dns.js';
 import { canonicalAddress, parseClientIp, type ClientIp } from './ip.js';
 import { hostnameProblem, normaliseName } from './iprev.js';
 import type { HeloStatus } from './policy.js';
 
 /**
- * Assess a HELO name. RFC 5321 §4.1.3: an address literal is `[a.b.c.d]` or `[IPv6:…]`; a bare
- * address is not a valid HELO argument. The forward lookup is asked only when the name is not
- * already a confirmed PTR name, in the client's address family, through the same cache.
+ * What can be said of a HELO name without DNS, or the name whose forward lookup decides.
+ * RFC 5321 §4.1.3: an address literal is `[a.b.c.d]` or `[IPv6:…]`; a bare address is not a
+ * valid HELO argument.
  */
-export async function assessHelo(helo: string, ip: ClientIp, confirmedNames: readonly string[], dns: IprevDns): Promise<HeloStatus> {
+export function heloWithoutLookup(helo: string, ip: ClientIp, confirmedNames: readonly string[]): HeloStatus | { lookup: string } {
   if (helo === '') return 'missing';
   const literal = /^\[(?:ipv6:)?([0-9a-f:.]+)\]$/i.exec(helo);
   if (literal) {
@@ -23,8 +23,22 @@ export async function assessHelo(helo: string, ip: ClientIp, confirmedNames: rea
   const name = normaliseName(helo);
   if (hostnameProblem(name) !== undefined) return 'invalid';
   if (confirmedNames.includes(name)) return 'confirmed';
-  const outcome = await dns.lookupAddresses(name, ip.family);
+  return { lookup: name };
+}
+
+/** The HELO name's forward answer (client's family) decides between resolves and mismatch. */
+export function heloFromLookup(outcome: AddressOutcome, ip: ClientIp): HeloStatus {
   if (outcome.kind === 'temporary') return 'temperror';
   if (outcome.kind === 'answer' && outcome.records.some((address) => canonicalAddress(address) === ip.text)) return 'resolves';
   return 'mismatch';
+}
+
+/**
+ * Assess a HELO name. The forward lookup is asked only when the name is not already a
+ * confirmed PTR name, in the client's address family, through the same cache.
+ */
+export async function assessHelo(helo: string, ip: ClientIp, confirmedNames: readonly string[], dns: IprevDns): Promise<HeloStatus> {
+  const known = heloWithoutLookup(helo, ip, confirmedNames);
+  if (typeof known === 'string') return known;
+  return heloFromLookup(await dns.lookupAddresses(known.lookup, ip.family), ip);
 }

@@ -2,7 +2,7 @@
  * One client IP → one RFC 8601 §3 "iprev" result: PTR lookup, then a forward lookup in the
  * client's own address family for each PTR name, then an exact address match. Never throws.
  */
-import type { AddressOutcome, IprevDns } from './dns.js';
+import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
 import { canonicalAddress, parseClientIp, reverseName, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
 
@@ -67,18 +67,22 @@ export function normaliseName(name: string): string {
   return lower.endsWith('.') ? lower.slice(0, -1) : lower;
 }
 
-/** Look up one client IP and classify it. `maxPtrNames` bounds the forward queries per IP. */
-export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: number): Promise<IprevResult> {
-  const arpa = reverseName(ip);
-  const ptr = await dns.lookupPtr(arpa);
+/** The PTR step: the answer's usable names, or the result when there is nothing to look up forward. */
+function fromPtr(
+  arpa: string,
+  ptr: PtrOutcome,
+  maxPtrNames: number,
+): { done: IprevResult } | { names: string[]; ptrSummary: IprevResult['ptr'] } {
   if (ptr.kind === 'temporary') {
     return {
-      result: 'temperror',
-      temperrorStage: 'ptr',
-      reverseName: arpa,
-      ptr: { outcome: 'temporary', code: ptr.code, names: [], ignored: [] },
-      forward: [],
-      confirmedNames: [],
+      done: {
+        result: 'temperror',
+        temperrorStage: 'ptr',
+        reverseName: arpa,
+        ptr: { outcome: 'temporary', code: ptr.code, names: [], ignored: [] },
+        forward: [],
+        confirmedNames: [],
+      },
     };
   }
   const names: string[] = [];
@@ -98,25 +102,25 @@ export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: numb
     ignored,
   };
   if (names.length === 0) {
-    return { result: 'no_ptr', reverseName: arpa, ptr: ptrSummary, forward: [], confirmedNames: [] };
+    return { done: { result: 'no_ptr', reverseName: arpa, ptr: ptrSummary, forward: [], confirmedNames: [] } };
   }
+  return { names, ptrSummary };
+}
 
-  // Forward lookups only in the client's family, as Postfix's reject_unknown_client_hostname
-  // does (POSTFIX-FACTS 10); all names at once, since one confirmed name is enough.
-  const forward = await Promise.all(
-    names.map(async (name): Promise<ForwardCheck> => {
-      const outcome = await dns.lookupAddresses(name, ip.family);
-      if (outcome.kind !== 'answer') {
-        return { name, outcome: outcome.kind, code: outcome.code, addresses: [], matched: false };
-      }
-      const addresses: string[] = [];
-      for (const address of outcome.records) {
-        const canonical = canonicalAddress(address);
-        if (canonical !== undefined && !addresses.includes(canonical)) addresses.push(canonical);
-      }
-      return { name, outcome: 'answer', addresses, matched: addresses.includes(ip.text) };
-    }),
-  );
+/** One name's forward answer, compared exactly with the client address. */
+function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): ForwardCheck {
+  if (outcome.kind !== 'answer') {
+    return { name, outcome: outcome.kind, code: outcome.code, addresses: [], matched: false };
+  }
+  const addresses: string[] = [];
+  for (const address of outcome.records) {
+    const canonical = canonicalAddress(address);
+    if (canonical !== undefined && !addresses.includes(canonical)) addresses.push(canonical);
+  }
+  return { name, outcome: 'answer', addresses, matched: addresses.includes(ip.text) };
+}
+
+function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: ForwardCheck[]): IprevResult {
   const confirmedNames = forward.filter((check) => check.matched).map((check) => check.name);
   const result = classifyForward(forward);
   return {
@@ -127,6 +131,45 @@ export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: numb
     forward,
     confirmedNames,
   };
+}
+
+/** Look up one client IP and classify it. `maxPtrNames` bounds the forward queries per IP. */
+export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: number): Promise<IprevResult> {
+  const arpa = reverseName(ip);
+  const step = fromPtr(arpa, await dns.lookupPtr(arpa), maxPtrNames);
+  if ('done' in step) return step.done;
+  // Forward lookups only in the client's family, as Postfix's reject_unknown_client_hostname
+  // does (POSTFIX-FACTS 10); all names at once, since one confirmed name is enough.
+  const forward = await Promise.all(
+    step.names.map(async (name) => forwardCheck(name, await dns.lookupAddresses(name, ip.family), ip)),
+  );
+  return fromForward(arpa, step.ptrSummary, forward);
+}
+
+/** Synchronous access to answers already known (the cache), or undefined. */
+export interface KnownAnswers {
+  ptr(reverseName: string): PtrOutcome | undefined;
+  addresses(name: string, family: 4 | 6): AddressOutcome | undefined;
+}
+
+/**
+ * The same classification from answers already in the cache, without waiting: undefined when
+ * any answer it needs is not there (then lookupIprev asks DNS). Most mail comes from clients seen
+ * recently, so this keeps promises and timers off the common path.
+ */
+export function knownIprev(ip: ClientIp, known: KnownAnswers, maxPtrNames: number): IprevResult | undefined {
+  const arpa = reverseName(ip);
+  const ptr = known.ptr(arpa);
+  if (ptr === undefined) return undefined;
+  const step = fromPtr(arpa, ptr, maxPtrNames);
+  if ('done' in step) return step.done;
+  const forward: ForwardCheck[] = [];
+  for (const name of step.names) {
+    const outcome = known.addresses(name, ip.family);
+    if (outcome === undefined) return undefined;
+    forward.push(forwardCheck(name, outcome, ip));
+  }
+  return fromForward(arpa, step.ptrSummary, forward);
 }
 
 /**

@@ -92,7 +92,9 @@ t.test('a slowloris sender is cut off by the read deadline and logged', async (t
 });
 
 t.test('a peer that pipelines and never reads is paused; memory stays bounded', async (t) => {
-  const { port } = await start(t, '');
+  // Long replies (reply_hint) fill the kernel's socket buffers sooner: the daemon answers cached
+  // clients without waiting, so it keeps up with the flood until the replies back up.
+  const { port } = await start(t, `reply_hint = ${'see https://example.org/rdns '.repeat(6).trim()}\n`);
   const good = await PolicyClient.connect({ port });
   t.teardown(() => good.close());
   const flooder = await rawConnect(port);
@@ -115,7 +117,7 @@ t.test('a peer that pipelines and never reads is paused; memory stays bounded', 
     }
   }
   t.ok(written < 100_000, `the server stopped reading after ${written} requests`);
-  t.equal(await good.ask({ client_address: '203.0.113.6' }), MISMATCH, 'others are still answered');
+  t.match(await good.ask({ client_address: '203.0.113.6' }), /^550 5\.7\.25 cannot find your hostname, \[203\.0\.113\.6\]; see /, 'others are still answered');
   const growth = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
   t.ok(growth < 200, `RSS grew ${growth.toFixed(1)} MiB`);
 });
