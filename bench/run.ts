@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BUNDLE } from '../test/helpers/bundle.js';
 import { freePort } from '../test/helpers/knot.js';
+import { shippedNodeFlags } from './lib/shipped.js';
 import { startStack, ZONE_SIZE, type DnsStack } from './lib/stack.js';
 import type { Workload } from './lib/workload.js';
 
@@ -74,14 +75,14 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** The shipped daemon: the bundle, default logging (info, one line per decision) to /dev/null. */
+/** The shipped daemon: the bundle with the launchers' node flags, default logging (info, one line per decision) to /dev/null. */
 async function startDaemon(resolver: string, extraConfig = ''): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-bench-'));
   const config = join(dir, 'bench.conf');
   writeFileSync(config, `listen = 127.0.0.1:${port}\ndns_servers = ${resolver}\nmode = strict\nmax_connections = 10000\n${extraConfig}`);
   const devnull = openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [BUNDLE, '--config', config], { stdio: ['ignore', devnull, 'inherit'] });
+  const child = spawn(process.execPath, [...shippedNodeFlags(), BUNDLE, '--config', config], { stdio: ['ignore', devnull, 'inherit'] });
   await waitForPort(port, child);
   return { port, child };
 }
@@ -194,7 +195,7 @@ async function startup(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'fcrdns-start-'));
     writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\n`);
     const t1 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BUNDLE, '--config', join(dir, 'c.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...shippedNodeFlags(), BUNDLE, '--config', join(dir, 'c.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitForPort(port, child);
     await new Promise<void>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => socket.write('request=smtpd_access_policy\nclient_address=127.0.0.1\n\n'));
@@ -216,7 +217,7 @@ async function daemonInstructions(stack: DnsStack, requests: number): Promise<nu
   writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\ndns_servers = ${stack.resolver}\nmode = strict\n`);
   const out = join(dir, 'callgrind.out');
   const devnull = openSync('/dev/null', 'w');
-  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, BUNDLE, '--config', join(dir, 'c.conf')], {
+  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, ...shippedNodeFlags(), BUNDLE, '--config', join(dir, 'c.conf')], {
     stdio: ['ignore', devnull, devnull],
   });
   await waitForPort(port, child);

@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseClientIp, reverseName } from '../src/ip.js';
 import { startBundle } from '../test/helpers/bundle.js';
+import { shippedNodeFlags } from './lib/shipped.js';
 import { startKnot } from '../test/helpers/knot.js';
 import { PolicyClient } from '../test/helpers/policy-client.js';
 
@@ -24,6 +25,9 @@ function rssMiB(pid: number): number {
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 async function main(): Promise<void> {
+  // As shipped: the launchers' heap flags, unless FCRDNS_BENCH_NODE_ARGS says otherwise.
+  process.env.FCRDNS_BENCH_NODE_ARGS ??= shippedNodeFlags().join(' ');
+  console.log(`daemon node flags: ${process.env.FCRDNS_BENCH_NODE_ARGS || '(none)'}`);
   // Nine in ten clients pass; every tenth has no PTR (NXDOMAIN).
   const ptr: string[] = [];
   const forward: string[] = [];

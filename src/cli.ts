@@ -4,6 +4,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import { LIMITS } from './limits.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, formatEffective, parseConfig, type Config } from './config.js';
 import { startDaemon } from './daemon.js';
 import { createSystemResolver, directLookups, queryDeadlineMs } from './dns.js';
@@ -42,6 +44,23 @@ const stdio: Output = {
   err: (text) => process.stderr.write(text),
   isTerminal: process.stdout.isTTY === true,
 };
+
+/**
+ * Why this process's V8 heap cannot hold the configured cache, or undefined. The shipped
+ * launchers start node with a heap cap sized for the default cache_size (BENCHMARKS.md: it keeps
+ * RSS near the live data); a larger cache_size needs a larger cap, and saying so at start or
+ * reload beats an out-of-memory crash under load.
+ */
+export function heapProblem(config: Config, heapLimitBytes = v8.getHeapStatistics().heap_size_limit): string | undefined {
+  const needed = LIMITS.heapBaseBytes + config.cacheSize * LIMITS.heapBytesPerCacheEntry;
+  if (heapLimitBytes >= needed) return undefined;
+  const mb = (bytes: number) => Math.ceil(bytes / (1024 * 1024));
+  return (
+    `${config.source}: cache_size = ${config.cacheSize} needs about ${mb(needed)} MB of heap, but node runs with a ` +
+    `${mb(heapLimitBytes)} MB heap limit: raise --max-old-space-size to at least ${mb(needed)} where node is started ` +
+    '(systemd unit ExecStart, Docker ENTRYPOINT), or lower cache_size'
+  );
+}
 
 /** Load the config: the named file, else the default path if present, else built-in defaults. */
 export function loadConfig(path: string | undefined): Config {
@@ -104,8 +123,14 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
   }
 
   switch (command) {
-    case undefined:
+    case undefined: {
+      const problem = heapProblem(config);
+      if (problem) {
+        io.err(`${problem}\n`);
+        return EXIT.config;
+      }
       return runDaemon(config, values.config);
+    }
     case 'config':
       if (rest.length > 0) {
         io.err(`fcrdns-policyd: "config" takes no arguments\n\n${USAGE}\n`);
@@ -158,7 +183,10 @@ async function runDaemon(config: Config, configPath: string | undefined): Promis
   warnIfFewFileDescriptors(config, logger);
   process.on('SIGHUP', () => {
     try {
-      running.reload(loadConfig(configPath));
+      const next = loadConfig(configPath);
+      const problem = heapProblem(next);
+      if (problem) throw new ConfigError([problem]);
+      running.reload(next);
     } catch (error) {
       const problems = error instanceof ConfigError ? error.problems : [String(error)];
       logger.error({ problems }, 'reload failed; keeping the previous configuration');

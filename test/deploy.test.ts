@@ -80,6 +80,19 @@ t.test('systemd unit: verifies, reloads with SIGHUP, restarts, and is hardened',
   t.comment(`systemd-analyze security exposure: ${exposure}`);
 });
 
+t.test('every launcher starts node with the same heap flags', async (t) => {
+  const unit = /^ExecStart=\/usr\/bin\/node ((?:--\S+ )+)\S+fcrdns-policyd\.js/m.exec(read('systemd/fcrdns-policyd.service'))?.[1]?.trim();
+  t.match(unit, /--max-old-space-size=\d+/);
+  const docker = /^ENTRYPOINT \["node", (.*), "\/usr\/local\/lib\/fcrdns-policyd\/fcrdns-policyd\.js"\]$/m
+    .exec(read('Dockerfile'))?.[1]
+    ?.split(', ')
+    .map((flag) => JSON.parse(flag) as string)
+    .join(' ');
+  t.equal(docker, unit, 'Dockerfile ENTRYPOINT');
+  const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
+  t.match(start, `node ${unit} dist/fcrdns-policyd.js`, 'npm start');
+});
+
 t.test('Dockerfile: multi-stage, only the bundle, non-root, health-checked', async (t) => {
   const dockerfile = read('Dockerfile');
   t.equal([...dockerfile.matchAll(/^FROM /gm)].length, 2, 'two stages');
