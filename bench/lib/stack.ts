@@ -101,6 +101,9 @@ async function startUnbound(dir: string, port: number, upstreamPort: number): Pr
       '  msg-cache-size: 64m',
       '  rrset-cache-size: 128m',
       '  num-queries-per-thread: 4096',
+      // Without this, unbound walks the 32 nibble labels of an ip6.arpa name a few at a time
+      // (QNAME minimisation, RFC 9156): about six delayed round trips per client instead of two.
+      '  qname-minimisation: no',
       '  outgoing-range: 8192',
       // unbound serves 2001:db8::/32's reverse zone empty by default (RFC 6303); ask Knot instead.
       '  local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault',
