@@ -6,6 +6,7 @@
  */
 import type { Config } from './config.js';
 import { genericSignal } from './generic.js';
+import { heloWithoutLookup } from './helo.js';
 import type { AddressOutcome, IprevDns } from './dns.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { hostnameProblem, lookupIprev, normaliseName, type IprevResult } from './iprev.js';
@@ -266,18 +267,17 @@ function findingsFor(host: HostLookup | undefined, reports: readonly AddressRepo
 function heloFindingFor(helo: string, targets: readonly TargetReport[]): Finding | undefined {
   const reports = targets.flatMap((target) => target.addresses);
   const host = targets.find((target) => target.host)?.host;
-  const name = normaliseName(helo);
-  const literal = /^\[(?:ipv6:)?([0-9a-f:.]+)\]$/i.exec(name);
-  const confirmedSomewhere = reports.some((report) => report.iprev.confirmedNames.includes(name));
-  const matchesLiteral = literal !== null && reports.some((report) => report.ip.text === parseClientIp(literal[1] ?? '')?.text);
-  if (confirmedSomewhere) return undefined;
+  // The daemon's own HELO rules (src/helo.ts), asked of each address of the target.
+  const statuses = reports.map((report) => heloWithoutLookup(helo, report.ip, report.iprev.confirmedNames));
+  if (statuses.includes('confirmed')) return undefined;
   const confirmed = [...new Set(reports.flatMap((report) => report.iprev.confirmedNames))];
+  const name = normaliseName(helo);
   return {
     code: 'helo_mismatch',
     severity: 'warning',
-    message: matchesLiteral
+    message: statuses.includes('literal')
       ? `The HELO name ${helo} is an address literal (RFC 5321 §4.1.3 allows it, but many receivers score it as a bad sign).`
-      : hostnameProblem(name) !== undefined
+      : statuses.includes('invalid') || hostnameProblem(name) !== undefined
         ? `The HELO name ${JSON.stringify(helo)} is not a valid hostname.`
         : `The HELO name ${name} is not a forward-confirmed PTR name of ${reports.map((report) => report.ip.text).join(', ') || 'the host'}.`,
     fix: `Set the MTA's hostname (Postfix: myhostname = ${confirmed[0] ?? host?.name ?? 'mail.example.com'}) to a name whose PTR and A/AAAA records match.`,
