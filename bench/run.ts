@@ -3,10 +3,11 @@
  * /dev/null) against baselines started in the same run, each figure the median of RUNS runs
  * with its min–max, and the ratio the targets are stated in. See BENCHMARKS.md.
  * Options: --runs N (default 3), --quick (fewer requests), --only NAME[,NAME] (hot, cold-latency,
- * cold-local, mixed, burst, startup, pipeline, instructions — the last only when named).
+ * cold-local, mixed, burst, startup, pipeline, instructions — the last only when named),
+ * --connections 1,10,100 (the hot workload's levels).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ const run = promisify(execFile);
 const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
 const QUICK = args.includes('--quick');
+/** --connections 100 (or 1,10): the hot workload's concurrency levels. */
+const HOT_CONNECTIONS = args.includes('--connections') ? (args[args.indexOf('--connections') + 1] ?? '').split(',').map(Number) : [1, 10, 100];
 const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 /** callgrind runs take minutes: only on request (--only instructions). */
 const wanted = (name: string) => (ONLY ? ONLY.includes(name) : name !== 'instructions');
@@ -94,6 +97,27 @@ async function startNullServer(): Promise<{ port: number; child: ChildProcess }>
   return { port, child };
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Warm up, then measure: the load result plus the server's CPU microseconds per measured request. */
+async function measured(
+  server: { port: number; child: ChildProcess },
+  connections: number,
+  requests: number,
+  workload: Workload,
+  warmup: number,
+): Promise<LoadResult & { cpuUs: number }> {
+  await loadgen(server.port, connections, warmup, workload);
+  const before = cpuSeconds(server.child.pid);
+  const result = await loadgen(server.port, connections, requests, workload);
+  return { ...result, cpuUs: ((cpuSeconds(server.child.pid) - before) * 1e6) / requests };
+}
+
 const report: string[] = [];
 const say = (line: string) => {
   report.push(line);
@@ -103,16 +127,16 @@ const say = (line: string) => {
 async function hot(stack: DnsStack): Promise<void> {
   const pool = 3000;
   const requests = QUICK ? 20_000 : 60_000;
-  for (const connections of [1, 10, 100]) {
-    const daemon: LoadResult[] = [];
-    const baseline: LoadResult[] = [];
+  for (const connections of HOT_CONNECTIONS) {
+    const daemon: Array<LoadResult & { cpuUs: number }> = [];
+    const baseline: Array<LoadResult & { cpuUs: number }> = [];
     const n = connections === 1 ? requests / 4 : requests;
     for (let i = 0; i < RUNS; i++) {
       const nul = await startNullServer();
-      baseline.push(await loadgen(nul.port, connections, n, { kind: 'hot', pool }, { warmup: pool }));
+      baseline.push(await measured(nul, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(nul.child);
       const d = await startDaemon(stack.resolver);
-      daemon.push(await loadgen(d.port, connections, n, { kind: 'hot', pool }, { warmup: pool * 2 }));
+      daemon.push(await measured(d, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(d.child);
     }
     const ratio = daemon.map((result, i) => result.rps / (baseline[i]?.rps ?? 1));
@@ -120,7 +144,8 @@ async function hot(stack: DnsStack): Promise<void> {
     say(
       `hot C=${connections}: daemon ${fmt(daemon.map((r) => r.rps))} req/s, null ${fmt(baseline.map((r) => r.rps))} req/s, ratio ${fmt(ratio, 2)}; ` +
         `p50/p99/p99.9 daemon ${median(daemon.map((r) => r.p50)).toFixed(3)}/${median(daemon.map((r) => r.p99)).toFixed(3)}/${median(daemon.map((r) => r.p999 ?? 0)).toFixed(3)} ms, ` +
-        `null ${median(baseline.map((r) => r.p50)).toFixed(3)}/${median(baseline.map((r) => r.p99)).toFixed(3)}/${median(baseline.map((r) => r.p999 ?? 0)).toFixed(3)} ms, p99 ratio ${fmt(p99ratio, 2)}; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
+        `null ${median(baseline.map((r) => r.p50)).toFixed(3)}/${median(baseline.map((r) => r.p99)).toFixed(3)}/${median(baseline.map((r) => r.p999 ?? 0)).toFixed(3)} ms, p99 ratio ${fmt(p99ratio, 2)}; ` +
+        `server CPU per request daemon ${fmt(daemon.map((r) => r.cpuUs), 1)} µs, null ${fmt(baseline.map((r) => r.cpuUs), 1)} µs; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
     );
   }
 }
@@ -210,35 +235,43 @@ async function startup(): Promise<void> {
   say(`start-up to first answered request: ${fmt(daemon, 1)} ms; node -e '' ${fmt(nodeOnly, 1)} ms; difference ${(median(daemon) - median(nodeOnly)).toFixed(1)} ms`);
 }
 
-/** Instructions executed by the daemon process under callgrind (machine-noise free). */
-async function daemonInstructions(stack: DnsStack, requests: number): Promise<number> {
+/** Instructions executed by a server process under callgrind (machine-noise free). */
+async function serverInstructions(stack: DnsStack, requests: number, server: 'daemon' | 'null'): Promise<number> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-callgrind-'));
   writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\ndns_servers = ${stack.resolver}\nmode = strict\n`);
   const out = join(dir, 'callgrind.out');
   const devnull = openSync('/dev/null', 'w');
-  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, ...shippedNodeFlags(), BUNDLE, '--config', join(dir, 'c.conf')], {
-    stdio: ['ignore', devnull, devnull],
-  });
+  const command =
+    server === 'daemon'
+      ? [process.execPath, ...shippedNodeFlags(), BUNDLE, '--config', join(dir, 'c.conf')]
+      : [process.execPath, '--import', 'tsx', join(HERE, 'null-server.ts'), String(port)];
+  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, ...command], { stdio: ['ignore', devnull, devnull] });
   await waitForPort(port, child);
   // A long warm-up, so V8 has tiered up before the measured requests (JIT compiles are not request cost).
   await loadgen(port, 10, 5000, { kind: 'hot', pool: 500 });
   if (requests > 0) await loadgen(port, 10, requests, { kind: 'hot', pool: 500 });
   await stop(child);
-  const { readFileSync } = await import('node:fs');
   const text = readFileSync(out, 'utf8');
   return Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
 async function instructions(stack: DnsStack): Promise<void> {
   const measured = 5000;
-  const values: number[] = [];
+  const daemon: number[] = [];
+  const baseline: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const base = await daemonInstructions(stack, 0);
-    const loaded = await daemonInstructions(stack, measured);
-    values.push((loaded - base) / measured);
+    for (const [server, values] of [['null', baseline], ['daemon', daemon]] as const) {
+      const base = await serverInstructions(stack, 0, server);
+      const loaded = await serverInstructions(stack, measured, server);
+      values.push((loaded - base) / measured);
+    }
   }
-  say(`instructions per hot request (callgrind, daemon process, ${measured} requests minus a warm-up-only run): ${fmt(values)}`);
+  const ratio = daemon.map((value, i) => value / (baseline[i] ?? 1));
+  say(
+    `instructions per hot request (callgrind, server process, ${measured} requests minus a warm-up-only run): ` +
+      `daemon ${fmt(daemon)}, null server ${fmt(baseline)}, ratio ${fmt(ratio, 2)}`,
+  );
 }
 
 say(`fcrdns-policyd bench, ${new Date().toISOString()}, ${RUNS} runs each, medians (min–max)`);

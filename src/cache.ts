@@ -5,6 +5,7 @@
 import { LRUCache } from 'lru-cache';
 import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
 import type { KnownAnswers } from './iprev.js';
+import { detachedCopy } from './text.js';
 
 export interface CacheSettings {
   size: number;
@@ -72,7 +73,8 @@ export class LookupCache {
         return cached;
       }
       const status: LRUCache.Status<string, Outcome, undefined> = {};
-      const outcome = await this.cache.fetch(key, { status });
+      // The key may hold a peer's HELO name: keep a copy that does not pin the request's text.
+      const outcome = await this.cache.fetch(detachedCopy(key), { status });
       switch (status.fetch) {
         case 'hit':
           this.stats.hits++;

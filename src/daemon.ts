@@ -9,6 +9,7 @@ import { LookupCache, type CacheSettings, type Clock } from './cache.js';
 import type { Config } from './config.js';
 import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadline, type DnsResolver } from './dns.js';
 import { knownIprev, lookupIprev, type IprevResult } from './iprev.js';
+import { parseClientIp, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
 import { decisionFields, type Logger } from './log.js';
 import { authenticationResults } from './authres.js';
@@ -18,6 +19,7 @@ import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest } from './request.js';
+import { detachedCopy } from './text.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
 
 export interface DaemonDeps {
@@ -92,6 +94,20 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     ttl: LIMITS.instanceTtlMs,
     ...(deps.clock ? { perf: deps.clock } : {}),
   });
+  /**
+   * Parsed client addresses, one ClientIp per address: parsing IPv6 text is dear (a tenth of a
+   * cached request), and the reverse name and generic-name forms built from it are remembered
+   * per ClientIp object.
+   */
+  const clients = new LRUCache<string, ClientIp>({ max: LIMITS.parsedClientsSize });
+  const parseClient = (text: string): ClientIp | undefined => {
+    let client = clients.get(text);
+    if (client === undefined) {
+      client = parseClientIp(text);
+      if (client) clients.set(detachedCopy(text), client);
+    }
+    return client;
+  };
   const natWatch = { seen: 0, skipped: 0, lastWarning: Number.NEGATIVE_INFINITY };
 
   const noteNetworkSkip = (skipped: boolean): void => {
@@ -112,7 +128,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
 
   const handle = async (attributes: PolicyAttributes, log: Logger): Promise<HandlerResult> => {
     const started = performance.now();
-    const parsed = parsePolicyRequest(attributes);
+    const parsed = parsePolicyRequest(attributes, parseClient);
     if (!parsed.ok) return { trouble: parsed.problem };
     const request = parsed.request;
     const current = config;
@@ -137,7 +153,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       return { reply: 'DUNNO' };
     }
 
-    const messageKey = request.instance === '' ? undefined : `${request.instance} ${request.client.text}`;
+    const messageKey = request.instance === '' ? undefined : detachedCopy(`${request.instance} ${request.client.text}`);
     const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
     if (remembered) {
       // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.

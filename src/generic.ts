@@ -21,8 +21,19 @@ const WEAK_KEYWORDS = [
 /** A host part that says it is a mail server, or a statically assigned address, is not generic. */
 const EXEMPT_WORDS = ['mail', 'mx', 'smtp', 'static', 'mta', 'relay', 'out', 'outbound', 'mailout', 'smtpout', 'mx1', 'mx2'];
 
-/** How the client address's digits appear in provider names. */
-function addressForms(ip: ClientIp, level: GenericLevel): string[] {
+/** Address forms already built, per parsed client (the daemon reuses one ClientIp per address). */
+const formsByClient = new WeakMap<ClientIp, { level: GenericLevel; forms: readonly string[] }>();
+
+/** How the client address's digits appear in provider names (remembered per client). */
+function addressForms(ip: ClientIp, level: GenericLevel): readonly string[] {
+  const known = formsByClient.get(ip);
+  if (known?.level === level) return known.forms;
+  const forms = buildAddressForms(ip, level);
+  formsByClient.set(ip, { level, forms });
+  return forms;
+}
+
+function buildAddressForms(ip: ClientIp, level: GenericLevel): string[] {
   if (ip.family === 4) {
     const octets = ip.text.split('.');
     const reversed = [...octets].reverse();

@@ -48,8 +48,20 @@ export function canonicalAddress(text: string): string | undefined {
   return parseClientIp(text)?.text;
 }
 
+/** Reverse names already built, per parsed client (the daemon reuses one ClientIp per address). */
+const reverseNames = new WeakMap<ClientIp, string>();
+
 /** The reverse-lookup name of an address: RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa. */
 export function reverseName(ip: ClientIp): string {
+  let name = reverseNames.get(ip);
+  if (name === undefined) {
+    name = buildReverseName(ip);
+    reverseNames.set(ip, name);
+  }
+  return name;
+}
+
+function buildReverseName(ip: ClientIp): string {
   const bytes = ip.parsed.toByteArray();
   if (ip.family === 4) return `${bytes.slice().reverse().join('.')}.in-addr.arpa`;
   const nibbles: string[] = [];

@@ -48,6 +48,8 @@ export const LIMITS = {
    */
   heapBaseBytes: 64 * 1024 * 1024,
   heapBytesPerCacheEntry: 400,
+  /** Parsed client addresses remembered (under 1 KB each with their derived names; the hot set of senders). */
+  parsedClientsSize: 4096,
   /** Decisions sampled before the "most clients are skipped: NAT?" warning is considered. */
   natWarningSample: 200,
 } as const;

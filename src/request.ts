@@ -6,6 +6,11 @@ import type { PolicyAttributes } from './protocol.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
 
+/**
+ * One validated request. Its strings may share memory with the text of the whole read they
+ * were cut from (src/text.ts): whatever is kept after the request is answered (cache keys,
+ * per-message memory) is copied with detachedCopy() first.
+ */
 export interface PolicyRequest {
   readonly client: ClientIp;
   /** Exactly as received, for logs only (length-bounded). */
@@ -27,15 +32,21 @@ export function bounded(value: string | undefined): string {
   return value.length > LIMITS.maxLogFieldChars ? `${value.slice(0, LIMITS.maxLogFieldChars)}…` : value;
 }
 
-/** Validate one request: it must be `request=smtpd_access_policy` with a parsable client_address. */
-export function parsePolicyRequest(attributes: PolicyAttributes): RequestParse {
+/**
+ * Validate one request: it must be `request=smtpd_access_policy` with a parsable client_address.
+ * `parseClient` may remember addresses it has parsed (the daemon does, per client).
+ */
+export function parsePolicyRequest(
+  attributes: PolicyAttributes,
+  parseClient: (text: string) => ClientIp | undefined = parseClientIp,
+): RequestParse {
   const type = attributes.get('request');
   if (type === undefined) return { ok: false, problem: 'missing "request" attribute' };
   // SMTPD_POLICY_README: the only request type Postfix sends.
   if (type !== 'smtpd_access_policy') return { ok: false, problem: 'unknown request type' };
   const address = attributes.get('client_address');
   if (address === undefined || address === '') return { ok: false, problem: 'missing client_address' };
-  const client = parseClientIp(address);
+  const client = parseClient(address);
   if (!client) return { ok: false, problem: 'unparsable client_address' };
   return {
     ok: true,
