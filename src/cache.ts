@@ -3,6 +3,7 @@
  * key share one query (lru-cache's fetch()), and every outcome carries its own TTL.
  */
 import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
 import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
 import type { KnownAnswers } from './iprev.js';
 import { detachedCopy } from './text.js';
@@ -34,6 +35,8 @@ const MIN_TTL_MS = 1;
 
 export class LookupCache {
   private readonly cache: LRUCache<string, Outcome, undefined>;
+  private readonly clock: Clock;
+  private clears = 0;
 
   /** `stats` may be shared with an earlier cache, so counters survive a reload. */
   constructor(
@@ -42,6 +45,8 @@ export class LookupCache {
     clock?: Clock,
     readonly stats: CacheStats = { hits: 0, misses: 0, inflightJoins: 0 },
   ) {
+    // lru-cache's own default clock is performance.now() too.
+    this.clock = clock ?? performance;
     this.cache = new LRUCache<string, Outcome, undefined>({
       max: settings.size,
       // An injected clock is read on every access (lru-cache otherwise caches "now" for 1 ms).
@@ -58,8 +63,14 @@ export class LookupCache {
     return this.cache.size;
   }
 
+  /** Counts clear() calls: a judgement built on answers read before a clear is not reused. */
+  get generation(): number {
+    return this.clears;
+  }
+
   clear(): void {
     this.cache.clear();
+    this.clears++;
   }
 
   /** Lookups bound to one request: `allCached()` tells the log whether DNS was asked. */
@@ -102,13 +113,14 @@ export class LookupCache {
   /**
    * Answers already cached, read without waiting. `commit()` counts what was read as hits once
    * the caller used them; a caller that falls back to forRequest() does not commit, so nothing
-   * is counted twice.
+   * is counted twice. `expiresAt()` is when the first of the answers read expires, on the
+   * cache's clock: a judgement built on them holds until then.
    */
-  known(): { answers: KnownAnswers; commit: () => void } {
-    let read = 0;
+  known(): { answers: KnownAnswers; commit: () => number; expiresAt: () => number } {
+    const keys: string[] = [];
     const get = (key: string): Outcome | undefined => {
       const outcome = this.cache.get(key);
-      if (outcome !== undefined) read++;
+      if (outcome !== undefined) keys.push(key);
       return outcome;
     };
     return {
@@ -117,9 +129,24 @@ export class LookupCache {
         addresses: (name, family) => get(`${family === 4 ? 'a' : 'aaaa'} ${name}`) as AddressOutcome | undefined,
       },
       commit: () => {
-        this.stats.hits += read;
+        this.stats.hits += keys.length;
+        return keys.length;
+      },
+      expiresAt: () => {
+        const now = this.clock.now();
+        return keys.reduce((first, key) => Math.min(first, now + this.cache.getRemainingTTL(key)), Number.POSITIVE_INFINITY);
       },
     };
+  }
+
+  /** Count answers used again without reading them (a judgement reused while they are fresh). */
+  countHits(count: number): void {
+    this.stats.hits += count;
+  }
+
+  /** The clock the cache's TTLs run on. */
+  now(): number {
+    return this.clock.now();
   }
 
   private load(key: string): Promise<Outcome> {

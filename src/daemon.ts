@@ -11,16 +11,25 @@ import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadli
 import { knownIprev, lookupIprev, type IprevResult } from './iprev.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
-import { decisionFields, type Logger } from './log.js';
+import { decisionFields, outcomeFields, type Logger, type OutcomeFields } from './log.js';
 import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
-import { parsePolicyRequest } from './request.js';
+import { parsePolicyRequest, type PolicyRequest } from './request.js';
 import { detachedCopy } from './text.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
+
+/** What the daemon concluded about one client: the verdict, the reply, and the log's outcome fields. */
+interface Judgement {
+  readonly verdict: Verdict;
+  readonly reply: string;
+  /** The result as logged and counted: the iprev class, or `generic`. */
+  readonly resultLabel: string;
+  readonly log: OutcomeFields;
+}
 
 export interface DaemonDeps {
   config: Config;
@@ -126,65 +135,16 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     natWatch.skipped = 0;
   };
 
-  const handle = async (attributes: PolicyAttributes, log: Logger): Promise<HandlerResult> => {
-    const started = performance.now();
-    const parsed = parsePolicyRequest(attributes, parseClient);
-    if (!parsed.ok) return { trouble: parsed.problem };
-    const request = parsed.request;
-    const current = config;
-    const policy = currentPolicy;
+  /**
+   * Each client's last judgement, reused while every DNS answer it rests on is fresh: most mail
+   * comes from senders seen minutes ago, and their next request is then answered without
+   * reading the cache again or re-deciding. Valid only for the same HELO name, configuration
+   * and cache; kept per parsed client, so it is bounded by LIMITS.parsedClientsSize.
+   */
+  const judgements = new WeakMap<ClientIp, Judgement & { heloName: string; config: Config; cache: LookupCache; generation: number; expiresAt: number; answers: number }>();
 
-    const exemption = findExemption(request, current);
-    noteNetworkSkip(exemption === 'skip_network');
-    if (exemption) {
-      log.info(
-        decisionFields({
-          request,
-          result: 'skipped',
-          reason: exemption,
-          action: 'dunno',
-          reply: 'DUNNO',
-          cached: false,
-          durationMs: performance.now() - started,
-        }),
-        'decision',
-      );
-      metrics.decision(current.check, 'skipped', 'dunno');
-      return { reply: 'DUNNO' };
-    }
-
-    const messageKey = request.instance === '' ? undefined : detachedCopy(`${request.instance} ${request.client.text}`);
-    const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
-    if (remembered) {
-      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
-      // The header went with the first recipient's reply; the others get the plain verdict.
-      log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
-      return { reply: remembered.reply };
-    }
-
-    // Fast path: every answer already cached, nothing to wait for.
-    const known = cache.known();
-    let result: IprevResult | undefined = knownIprev(request.client, known.answers, current.maxPtrNames);
-    let helo: HeloStatus | undefined;
-    let cached = true;
-    if (result) {
-      const heloKnown = heloWithoutLookup(request.heloName, request.client, result.confirmedNames);
-      if (typeof heloKnown === 'string') helo = heloKnown;
-      else {
-        const outcome = known.answers.addresses(heloKnown.lookup, request.client.family);
-        if (outcome) helo = heloFromLookup(outcome, request.client);
-      }
-    }
-    if (result && helo) {
-      known.commit();
-    } else {
-      const lookups = cache.forRequest();
-      const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
-      result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
-      helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
-      bounded.dispose();
-      cached = lookups.allCached();
-    }
+  /** Judge a classified client: generic name, pass_names, the verdict, its reply and log fields. */
+  const judge = (request: PolicyRequest, result: IprevResult, helo: HeloStatus, current: Config, policy: PolicySettings): Judgement => {
     // A generic-looking name only counts when every confirmed name looks generic.
     let generic: (GenericSignal & { name: string }) | undefined;
     if (result.result === 'pass') {
@@ -203,21 +163,19 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       current.authresHeader && (verdict.action === 'dunno' || verdict.action === 'warn')
         ? authenticationResults(current.authservId, request.client, result)
         : undefined;
-    if (messageKey !== undefined) decisions.set(messageKey, verdict);
     const reply = header === undefined ? verdict.reply : `PREPEND ${header}`;
     const resultLabel = generic ? 'generic' : result.result;
-    metrics.decision(current.check, resultLabel, verdict.action);
-    log.info(
-      decisionFields({
-        request,
+    return {
+      verdict,
+      reply,
+      resultLabel,
+      log: outcomeFields({
         result: resultLabel,
         temperrorStage: result.temperrorStage,
         ptr: result.ptr,
         forward: result.forward,
         action: verdict.action,
         reply,
-        cached,
-        durationMs: performance.now() - started,
         extra: {
           helo,
           ...(generic ? { generic: { name: generic.name, reason: generic.reason, detail: generic.detail } } : {}),
@@ -226,9 +184,91 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
           ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
         },
       }),
-      'decision',
-    );
-    return { reply };
+    };
+  };
+
+  /** The client's judgement from answers already cached, or undefined when DNS must be asked. */
+  const judgeFromCache = (request: PolicyRequest, current: Config, policy: PolicySettings): Judgement | undefined => {
+    const lookups = cache;
+    const remembered = judgements.get(request.client);
+    if (
+      remembered !== undefined &&
+      remembered.heloName === request.heloName &&
+      remembered.config === current &&
+      remembered.cache === lookups &&
+      remembered.generation === lookups.generation &&
+      lookups.now() < remembered.expiresAt
+    ) {
+      lookups.countHits(remembered.answers);
+      return remembered;
+    }
+    const known = lookups.known();
+    const result = knownIprev(request.client, known.answers, current.maxPtrNames);
+    if (!result) return undefined;
+    let helo: HeloStatus | undefined;
+    const heloKnown = heloWithoutLookup(request.heloName, request.client, result.confirmedNames);
+    if (typeof heloKnown === 'string') helo = heloKnown;
+    else {
+      const outcome = known.answers.addresses(heloKnown.lookup, request.client.family);
+      if (outcome) helo = heloFromLookup(outcome, request.client);
+    }
+    if (!helo) return undefined;
+    const answers = known.commit();
+    const judgement = judge(request, result, helo, current, policy);
+    judgements.set(request.client, {
+      ...judgement,
+      heloName: detachedCopy(request.heloName),
+      config: current,
+      cache: lookups,
+      generation: lookups.generation,
+      expiresAt: known.expiresAt(),
+      answers,
+    });
+    return judgement;
+  };
+
+  const handle = async (attributes: PolicyAttributes, log: Logger): Promise<HandlerResult> => {
+    const started = performance.now();
+    const parsed = parsePolicyRequest(attributes, parseClient);
+    if (!parsed.ok) return { trouble: parsed.problem };
+    const request = parsed.request;
+    const current = config;
+    const policy = currentPolicy;
+
+    const exemption = findExemption(request, current);
+    noteNetworkSkip(exemption === 'skip_network');
+    if (exemption) {
+      const outcome = outcomeFields({ result: 'skipped', reason: exemption, action: 'dunno', reply: 'DUNNO' });
+      log.info(decisionFields(request, outcome, false, performance.now() - started), 'decision');
+      metrics.decision(current.check, 'skipped', 'dunno');
+      return { reply: 'DUNNO' };
+    }
+
+    const messageKey = request.instance === '' ? undefined : detachedCopy(`${request.instance} ${request.client.text}`);
+    const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
+    if (remembered) {
+      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
+      // The header went with the first recipient's reply; the others get the plain verdict.
+      log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
+      return { reply: remembered.reply };
+    }
+
+    // Fast path: every answer already cached, nothing to wait for.
+    let judgement = judgeFromCache(request, current, policy);
+    let cached = true;
+    if (!judgement) {
+      const lookups = cache.forRequest();
+      const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
+      const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
+      const helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
+      bounded.dispose();
+      cached = lookups.allCached();
+      judgement = judge(request, result, helo, current, policy);
+    }
+    if (messageKey !== undefined) decisions.set(messageKey, judgement.verdict);
+    metrics.decision(current.check, judgement.resultLabel, judgement.verdict.action);
+    log.info(decisionFields(request, judgement.log, cached, performance.now() - started), 'decision');
+    return { reply: judgement.reply };
   };
 
   const server: PolicyServer = await startPolicyServer({

@@ -127,14 +127,16 @@ export function flushLogger(logger: Logger): void {
 /** At most this many addresses per forward answer go into a log line (an A set can hold hundreds). */
 const MAX_LOGGED_ADDRESSES = 16;
 
-interface DecisionParts {
-  request: {
-    clientAddress: string;
-    heloName: string;
-    instance: string;
-    queueId: string;
-    protocolState: string;
-  };
+/** What a decision line says about the request itself (peer strings, length-bounded). */
+export interface RequestFields {
+  clientAddress: string;
+  heloName: string;
+  instance: string;
+  queueId: string;
+  protocolState: string;
+}
+
+interface OutcomeParts {
   result: string;
   temperrorStage?: 'ptr' | 'forward' | undefined;
   reason?: string;
@@ -142,24 +144,20 @@ interface DecisionParts {
   forward?: readonly { name: string; outcome: string; code?: string | undefined; addresses: readonly string[]; matched: boolean }[];
   action: string;
   reply: string;
-  cached: boolean;
-  durationMs: number;
   /** Further fields with keys fixed by the caller's code (never taken from a peer). */
   extra?: Record<string, unknown>;
 }
 
+/** The part of a decision line that follows from the client's judgement, not from the request. */
+export type OutcomeFields = Readonly<Record<string, unknown>>;
+
 /**
- * The fields of one decision line (SPEC "Logs"). Every key is fixed here, never taken from a
- * peer; values from peers and DNS are already length-bounded and pino JSON-escapes them.
+ * The outcome fields of a decision line (SPEC "Logs"): the result, the PTR names and forward
+ * answers examined, the action and reply. Built once per judgement, so a client judged again
+ * from the same answers reuses them. Every key is fixed here, never taken from a peer.
  */
-export function decisionFields(parts: DecisionParts): Record<string, unknown> {
-  const { request } = parts;
+export function outcomeFields(parts: OutcomeParts): OutcomeFields {
   return {
-    client_address: request.clientAddress,
-    helo_name: request.heloName,
-    instance: request.instance,
-    queue_id: request.queueId,
-    protocol_state: request.protocolState,
     result: parts.result,
     ...(parts.temperrorStage ? { temperror_stage: parts.temperrorStage } : {}),
     ...(parts.reason ? { reason: parts.reason } : {}),
@@ -192,7 +190,23 @@ export function decisionFields(parts: DecisionParts): Record<string, unknown> {
     ...(parts.extra ?? {}),
     action: parts.action,
     reply: parts.reply,
-    cached: parts.cached,
-    duration_ms: Math.round(parts.durationMs * 1000) / 1000,
+  };
+}
+
+/**
+ * The fields of one decision line (SPEC "Logs"): the request's own fields, the outcome, whether
+ * every answer came from the cache, and how long the decision took. Values from peers and DNS
+ * are already length-bounded and pino JSON-escapes them.
+ */
+export function decisionFields(request: RequestFields, outcome: OutcomeFields, cached: boolean, durationMs: number): Record<string, unknown> {
+  return {
+    client_address: request.clientAddress,
+    helo_name: request.heloName,
+    instance: request.instance,
+    queue_id: request.queueId,
+    protocol_state: request.protocolState,
+    ...outcome,
+    cached,
+    duration_ms: Math.round(durationMs * 1000) / 1000,
   };
 }

@@ -33,12 +33,17 @@ interface Harness {
   port: number;
 }
 
-async function harness(t: { teardown(fn: () => unknown): void }, configText = '', options: { idleTimeoutMs?: number; requestReadTimeoutMs?: number } = {}): Promise<Harness> {
+async function harness(
+  t: { teardown(fn: () => unknown): void },
+  configText = '',
+  options: { idleTimeoutMs?: number; requestReadTimeoutMs?: number; clock?: { now(): number }; zones?: ZoneTable } = {},
+): Promise<Harness> {
   const lines: Array<Record<string, unknown>> = [];
   const logger = createStreamLogger('debug', { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const resolver = zoneResolver(ZONES);
+  const { zones, ...daemonOptions } = options;
+  const resolver = zoneResolver(zones ?? ZONES);
   const config = parseConfig(`listen = 127.0.0.1:0\nmode = strict\n${configText}`, 'test.conf');
-  const daemon = await startDaemon({ config, logger, resolver, ...options });
+  const daemon = await startDaemon({ config, logger, resolver, ...daemonOptions });
   t.teardown(() => daemon.close());
   return { daemon, lines, queries: resolver.queries, port: daemon.port ?? 0 };
 }
@@ -68,6 +73,43 @@ t.test('answers pass, mismatch, no PTR and temperror with the exact action line'
   t.type(logged[0]?.duration_ms, 'number');
   t.ok('instance' in (logged[0] ?? {}) && 'queue_id' in (logged[0] ?? {}));
   t.match(logged[3], { result: 'temperror', temperror_stage: 'ptr', ptr: { outcome: 'temporary', code: 'ESERVFAIL' }, action: 'defer' });
+});
+
+t.test('a judgement is reused only while its answers are fresh, for the same HELO name and configuration', async (t) => {
+  let now = 1_000_000;
+  const clock = { now: () => now };
+  const zones: ZoneTable = {
+    ptr: { '20.113.0.203.in-addr.arpa': ['moving.example.com'] },
+    a: { 'moving.example.com': ['203.0.113.20'] },
+  };
+  const { daemon, port, lines, queries } = await harness(t, '', { clock, zones });
+  const client = await PolicyClient.connect({ port });
+  t.teardown(() => client.close());
+  const ask = (helo = 'moving.example.com') => client.ask({ client_address: '203.0.113.20', helo_name: helo });
+  t.equal(await ask(), 'DUNNO');
+  t.same(queries, ['PTR 20.113.0.203.in-addr.arpa', 'A moving.example.com']);
+  t.equal(await ask(), 'DUNNO', 'judged again from the same answers');
+  t.equal(queries.length, 2, 'no query while the answers are fresh');
+  // The forward record moves away; the cached answer (TTL 300 s) still stands until it expires.
+  zones.a = { 'moving.example.com': ['198.51.100.9'] };
+  now += 299_000;
+  t.equal(await ask(), 'DUNNO');
+  t.equal(queries.length, 2);
+  now += 2_000;
+  t.equal(await ask(), '550 5.7.25 cannot find your hostname, [203.0.113.20]', 'the expired answer is asked again');
+  t.equal(queries.at(-1), 'A moving.example.com');
+  t.equal(queries.length, 3, 'the PTR answer (ptr_ttl 15 min) is still fresh');
+  // Another HELO name is judged on its own (and looked up); the verdict's HELO status follows it.
+  t.equal(await ask('other.example.net'), '550 5.7.25 cannot find your hostname, [203.0.113.20]');
+  t.equal(decisions(lines).at(-1)?.helo, 'mismatch');
+  t.equal(queries.at(-1), 'A other.example.net');
+  // A new configuration is applied to the next request at once.
+  daemon.reload(parseConfig('listen = 127.0.0.1:0\nmode = soft\n', 'test.conf'));
+  t.equal(await ask(), '450 4.7.25 cannot find your hostname, [203.0.113.20]');
+  t.same(
+    decisions(lines).map((line) => line.cached),
+    [false, true, true, false, false, true],
+  );
 });
 
 t.test('requests written at buffer sizes 4096, 128, 16 and 1 get the same answers', async (t) => {
