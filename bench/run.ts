@@ -97,11 +97,11 @@ async function startNullServer(): Promise<{ port: number; child: ChildProcess }>
   return { port, child };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
-function cpuSeconds(pid: number | undefined): number {
+/** CPU seconds in user space and in the kernel a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 /** Warm up, then measure: the load result plus the server's CPU microseconds per measured request. */
@@ -111,11 +111,13 @@ async function measured(
   requests: number,
   workload: Workload,
   warmup: number,
-): Promise<LoadResult & { cpuUs: number }> {
+): Promise<LoadResult & { cpuUs: number; systemUs: number }> {
   await loadgen(server.port, connections, warmup, workload);
   const before = cpuSeconds(server.child.pid);
   const result = await loadgen(server.port, connections, requests, workload);
-  return { ...result, cpuUs: ((cpuSeconds(server.child.pid) - before) * 1e6) / requests };
+  const after = cpuSeconds(server.child.pid);
+  const perRequest = (seconds: number) => (seconds * 1e6) / requests;
+  return { ...result, cpuUs: perRequest(after.user + after.system - before.user - before.system), systemUs: perRequest(after.system - before.system) };
 }
 
 const report: string[] = [];
@@ -128,8 +130,8 @@ async function hot(stack: DnsStack): Promise<void> {
   const pool = 3000;
   const requests = QUICK ? 20_000 : 60_000;
   for (const connections of HOT_CONNECTIONS) {
-    const daemon: Array<LoadResult & { cpuUs: number }> = [];
-    const baseline: Array<LoadResult & { cpuUs: number }> = [];
+    const daemon: Array<LoadResult & { cpuUs: number; systemUs: number }> = [];
+    const baseline: Array<LoadResult & { cpuUs: number; systemUs: number }> = [];
     const n = connections === 1 ? requests / 4 : requests;
     for (let i = 0; i < RUNS; i++) {
       const nul = await startNullServer();
@@ -145,7 +147,8 @@ async function hot(stack: DnsStack): Promise<void> {
       `hot C=${connections}: daemon ${fmt(daemon.map((r) => r.rps))} req/s, null ${fmt(baseline.map((r) => r.rps))} req/s, ratio ${fmt(ratio, 2)}; ` +
         `p50/p99/p99.9 daemon ${median(daemon.map((r) => r.p50)).toFixed(3)}/${median(daemon.map((r) => r.p99)).toFixed(3)}/${median(daemon.map((r) => r.p999 ?? 0)).toFixed(3)} ms, ` +
         `null ${median(baseline.map((r) => r.p50)).toFixed(3)}/${median(baseline.map((r) => r.p99)).toFixed(3)}/${median(baseline.map((r) => r.p999 ?? 0)).toFixed(3)} ms, p99 ratio ${fmt(p99ratio, 2)}; ` +
-        `server CPU per request daemon ${fmt(daemon.map((r) => r.cpuUs), 1)} µs, null ${fmt(baseline.map((r) => r.cpuUs), 1)} µs; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
+        `server CPU per request (of it in the kernel) daemon ${fmt(daemon.map((r) => r.cpuUs), 1)} (${median(daemon.map((r) => r.systemUs)).toFixed(1)}) µs, ` +
+        `null ${fmt(baseline.map((r) => r.cpuUs), 1)} (${median(baseline.map((r) => r.systemUs)).toFixed(1)}) µs; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
     );
   }
 }

@@ -11,7 +11,7 @@ import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadli
 import { knownIprev, lookupIprev, type IprevResult } from './iprev.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
-import { decisionFields, outcomeFields, type Logger, type OutcomeFields } from './log.js';
+import { logDecision, outcomeFields, type Logger, type OutcomeFields } from './log.js';
 import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
@@ -239,7 +239,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     noteNetworkSkip(exemption === 'skip_network');
     if (exemption) {
       const outcome = outcomeFields({ result: 'skipped', reason: exemption, action: 'dunno', reply: 'DUNNO' });
-      log.info(decisionFields(request, outcome, false, performance.now() - started), 'decision');
+      logDecision(log, request, outcome, false, performance.now() - started);
       metrics.decision(current.check, 'skipped', 'dunno');
       return { reply: 'DUNNO' };
     }
@@ -267,7 +267,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     }
     if (messageKey !== undefined) decisions.set(messageKey, judgement.verdict);
     metrics.decision(current.check, judgement.resultLabel, judgement.verdict.action);
-    log.info(decisionFields(request, judgement.log, cached, performance.now() - started), 'decision');
+    logDecision(log, request, judgement.log, cached, performance.now() - started);
     return { reply: judgement.reply };
   };
 

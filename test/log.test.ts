@@ -1,0 +1,71 @@
+/**
+ * The decision line: logDecision() assembles it from pino's own parts with the outcome
+ * serialised once, and must write exactly what pino's logger.info() would.
+ */
+import t from 'tap';
+import { createStreamLogger, decisionFields, logDecision, outcomeFields, type RequestFields } from '../src/log.js';
+
+const withoutTime = (line: string) => line.replace(/,"time":"[^"]*"/, '');
+
+function capture(level: 'info' | 'warn' = 'info') {
+  const lines: string[] = [];
+  const root = createStreamLogger(level, { write: (line: string) => lines.push(line) });
+  return { lines, logger: root.child({ conn: 7, peer: '127.0.0.1:40000' }) };
+}
+
+const OUTCOMES = [
+  outcomeFields({
+    result: 'pass',
+    ptr: { outcome: 'answer', names: ['mail.example.com'], ignored: [{ name: 'bad name\u0000"', reason: 'invalid hostname' }] },
+    forward: [{ name: 'mail.example.com', outcome: 'answer', addresses: ['192.0.2.1'], matched: true }],
+    action: 'dunno',
+    reply: 'PREPEND Authentication-Results: mx.example.org; iprev=pass policy.iprev=192.0.2.1 (mail.example.com)',
+    extra: { helo: 'confirmed', decided_by: 'iprev', generic: { name: 'x', reason: 'address in name', detail: '1-2-3-4' } },
+  }),
+  outcomeFields({ result: 'temperror', temperrorStage: 'ptr', ptr: { outcome: 'temporary', code: 'ESERVFAIL', names: [], ignored: [] }, forward: [], action: 'defer', reply: '450 4.7.25 cannot find your hostname, [192.0.2.9]' }),
+  outcomeFields({ result: 'skipped', reason: 'pass_recipient', action: 'dunno', reply: 'DUNNO' }),
+];
+
+const REQUESTS: RequestFields[] = [
+  { clientAddress: '192.0.2.1', heloName: 'mail.example.com', instance: 'a1b2.5f8e1e7c.c9ad4.0', queueId: '', protocolState: 'RCPT' },
+  // Every character JSON must escape, non-ASCII, and strings past pino's 42-character fast path.
+  { clientAddress: '2001:db8::1', heloName: 'h"e\\l\u0001o\n\t\u007f', instance: 'bücher-€', queueId: 'x'.repeat(300), protocolState: `"${'\\'.repeat(50)}"` },
+];
+
+t.test("logDecision writes exactly the line pino's logger.info writes", async (t) => {
+  for (const request of REQUESTS) {
+    for (const outcome of OUTCOMES) {
+      for (const cached of [true, false]) {
+        const ours = capture();
+        const pinos = capture();
+        logDecision(ours.logger, request, outcome, cached, 0.1234567);
+        pinos.logger.info(decisionFields(request, outcome, cached, 0.1234567), 'decision');
+        t.equal(ours.lines.length, 1);
+        t.equal(withoutTime(ours.lines[0] ?? ''), withoutTime(pinos.lines[0] ?? ''));
+        t.match(JSON.parse(ours.lines[0] ?? '{}'), { level: 'info', name: 'fcrdns-policyd', conn: 7, msg: 'decision', duration_ms: 0.123 });
+      }
+    }
+  }
+});
+
+t.test('a lone surrogate (the codec never makes one: bad UTF-8 becomes U+FFFD) is escaped, not mangled', async (t) => {
+  const { lines, logger } = capture();
+  logDecision(logger, { ...(REQUESTS[0] as RequestFields), instance: 'x\ud800y' }, OUTCOMES[2]!, true, 1);
+  t.equal((JSON.parse(lines[0] ?? '{}') as { instance: string }).instance, 'x\ud800y');
+});
+
+t.test('logDecision follows the log level', async (t) => {
+  const quiet = capture('warn');
+  logDecision(quiet.logger, REQUESTS[0] as RequestFields, OUTCOMES[0]!, true, 1);
+  t.same(quiet.lines, []);
+});
+
+t.test('timestamps are ISO 8601 UTC with milliseconds, as pino.stdTimeFunctions.isoTime writes them', async (t) => {
+  const { lines, logger } = capture();
+  for (let i = 0; i < 300; i++) logger.info('tick');
+  for (const line of lines) {
+    const time = (JSON.parse(line) as { time: string }).time;
+    t.equal(new Date(time).toISOString(), time);
+  }
+  t.end();
+});
