@@ -2,7 +2,7 @@
  * Where the daemon's time goes on the hot path (npm run bench:profile): the bundle as shipped
  * under `node --cpu-prof`, warmed up, then loaded at C=100 with the hot workload; prints the
  * functions with the most self time. Options: --requests N (default 60000), --connections C,
- * --node-flags '…'.
+ * --node-flags '…', --cold (every request a new client).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,8 @@ const REQUESTS = option('--requests', 60_000);
 /** --node-flags '…' replaces the shipped flags (to compare heap settings). */
 const NODE_FLAGS = args.includes('--node-flags') ? (args[args.indexOf('--node-flags') + 1] ?? '').split(' ').filter(Boolean) : shippedNodeFlags();
 const CONNECTIONS = option('--connections', 100);
+/** --cold: every request a new client (local DNS, no added latency) instead of the hot pool. */
+const COLD = args.includes('--cold');
 const run = promisify(execFile);
 
 interface ProfileNode {
@@ -52,10 +54,10 @@ try {
     if (up) break;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  const loadgen = (requests: number) =>
-    run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'loadgen.ts'), JSON.stringify({ port, connections: CONNECTIONS, requests, workload: { kind: 'hot', pool: 3000 } })]);
-  await loadgen(6000);
-  const { stdout } = await loadgen(REQUESTS);
+  const loadgen = (requests: number, workload: object) =>
+    run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'loadgen.ts'), JSON.stringify({ port, connections: CONNECTIONS, requests, workload })]);
+  await loadgen(6000, COLD ? { kind: 'cold', offset: 0 } : { kind: 'hot', pool: 3000 });
+  const { stdout } = await loadgen(REQUESTS, COLD ? { kind: 'cold', offset: 6000 } : { kind: 'hot', pool: 3000 });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;

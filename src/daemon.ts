@@ -227,7 +227,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     return judgement;
   };
 
-  const handle = async (attributes: PolicyAttributes, log: Logger): Promise<HandlerResult> => {
+  const handle = (attributes: PolicyAttributes, log: Logger): HandlerResult | Promise<HandlerResult> => {
     const started = performance.now();
     const parsed = parsePolicyRequest(attributes, parseClient);
     if (!parsed.ok) return { trouble: parsed.problem };
@@ -253,18 +253,24 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       return { reply: remembered.reply };
     }
 
-    // Fast path: every answer already cached, nothing to wait for.
-    let judgement = judgeFromCache(request, current, policy);
-    let cached = true;
-    if (!judgement) {
-      const lookups = cache.forRequest();
-      const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
-      const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
-      const helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
-      bounded.dispose();
-      cached = lookups.allCached();
-      judgement = judge(request, result, helo, current, policy);
-    }
+    // Fast path: every answer already cached, nothing to wait for (and no promise either).
+    const judgement = judgeFromCache(request, current, policy);
+    if (judgement) return answer(request, current, messageKey, judgement, true, started, log);
+    return judgeWithLookups(request, current, policy).then(({ judgement, cached }) => answer(request, current, messageKey, judgement, cached, started, log));
+  };
+
+  /** Ask DNS (through the cache) for what is missing, then judge. */
+  const judgeWithLookups = async (request: PolicyRequest, current: Config, policy: PolicySettings): Promise<{ judgement: Judgement; cached: boolean }> => {
+    const lookups = cache.forRequest();
+    const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
+    const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
+    const helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
+    bounded.dispose();
+    return { judgement: judge(request, result, helo, current, policy), cached: lookups.allCached() };
+  };
+
+  /** Remember the verdict for the message's other recipients, count it, log it, reply. */
+  const answer = (request: PolicyRequest, current: Config, messageKey: string | undefined, judgement: Judgement, cached: boolean, started: number, log: Logger): HandlerResult => {
     if (messageKey !== undefined) decisions.set(messageKey, judgement.verdict);
     metrics.decision(current.check, judgement.resultLabel, judgement.verdict.action);
     logDecision(log, request, judgement.log, cached, performance.now() - started);

@@ -69,23 +69,6 @@ export function normaliseName(name: string): string {
 
 type PtrStep = { done: IprevResult } | { names: readonly string[]; ptrSummary: IprevResult['ptr'] };
 
-/**
- * PTR steps and canonical forward addresses already worked out, per DNS outcome. An outcome is
- * an immutable value the cache hands out again for every request from the same client, so
- * its names are normalised and validated, and its addresses parsed, once per answer.
- */
-const ptrSteps = new WeakMap<PtrOutcome, { arpa: string; maxPtrNames: number; step: PtrStep }>();
-const canonicalAnswers = new WeakMap<AddressOutcome, readonly string[]>();
-
-/** fromPtr() for an outcome, remembered per outcome object. */
-function ptrStep(arpa: string, ptr: PtrOutcome, maxPtrNames: number): PtrStep {
-  const known = ptrSteps.get(ptr);
-  if (known && known.arpa === arpa && known.maxPtrNames === maxPtrNames) return known.step;
-  const step = fromPtr(arpa, ptr, maxPtrNames);
-  ptrSteps.set(ptr, { arpa, maxPtrNames, step });
-  return step;
-}
-
 /** The PTR step: the answer's usable names, or the result when there is nothing to look up forward. */
 function fromPtr(
   arpa: string,
@@ -131,23 +114,12 @@ function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): Forw
   if (outcome.kind !== 'answer') {
     return { name, outcome: outcome.kind, code: outcome.code, addresses: [], matched: false };
   }
-  const addresses = canonicalAddresses(outcome);
-  return { name, outcome: 'answer', addresses, matched: addresses.includes(ip.text) };
-}
-
-/** An answer's addresses in canonical text, without duplicates (remembered per outcome object). */
-function canonicalAddresses(outcome: AddressOutcome & { kind: 'answer' }): readonly string[] {
-  let addresses = canonicalAnswers.get(outcome);
-  if (addresses === undefined) {
-    const list: string[] = [];
-    for (const address of outcome.records) {
-      const canonical = canonicalAddress(address);
-      if (canonical !== undefined && !list.includes(canonical)) list.push(canonical);
-    }
-    addresses = list;
-    canonicalAnswers.set(outcome, addresses);
+  const addresses: string[] = [];
+  for (const address of outcome.records) {
+    const canonical = canonicalAddress(address);
+    if (canonical !== undefined && !addresses.includes(canonical)) addresses.push(canonical);
   }
-  return addresses;
+  return { name, outcome: 'answer', addresses, matched: addresses.includes(ip.text) };
 }
 
 function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: ForwardCheck[]): IprevResult {
@@ -166,7 +138,7 @@ function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: Forw
 /** Look up one client IP and classify it. `maxPtrNames` bounds the forward queries per IP. */
 export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: number): Promise<IprevResult> {
   const arpa = reverseName(ip);
-  const step = ptrStep(arpa, await dns.lookupPtr(arpa), maxPtrNames);
+  const step = fromPtr(arpa, await dns.lookupPtr(arpa), maxPtrNames);
   if ('done' in step) return step.done;
   // Forward lookups only in the client's family, as Postfix's reject_unknown_client_hostname
   // does (POSTFIX-FACTS 10); all names at once, since one confirmed name is enough.
@@ -191,7 +163,7 @@ export function knownIprev(ip: ClientIp, known: KnownAnswers, maxPtrNames: numbe
   const arpa = reverseName(ip);
   const ptr = known.ptr(arpa);
   if (ptr === undefined) return undefined;
-  const step = ptrStep(arpa, ptr, maxPtrNames);
+  const step = fromPtr(arpa, ptr, maxPtrNames);
   if ('done' in step) return step.done;
   const forward: ForwardCheck[] = [];
   for (const name of step.names) {

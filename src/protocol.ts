@@ -6,8 +6,57 @@
 import { isAscii } from 'node:buffer';
 import { LIMITS } from './limits.js';
 
-/** Attributes of one request, in order of first arrival; a repeated name keeps its last value. */
-export type PolicyAttributes = Map<string, string>;
+/** Attributes of one request: a repeated name keeps its last value (Postfix never repeats one). */
+export interface PolicyAttributes extends Iterable<[string, string]> {
+  get(name: string): string | undefined;
+}
+
+/** `\nname=`: where an attribute line starts, for every name asked for so far. */
+const lineStarts = new Map<string, string>();
+
+/**
+ * A request's attributes read straight from the text its lines arrived in: nothing is cut out
+ * until a name is asked for, so the two dozen attributes the daemon never reads cost nothing.
+ * The range holds whole `name=value` lines (each ending in LF, maybe CR LF); values cannot hold
+ * LF, so `\nname=` can only match at the start of a line.
+ */
+class TextAttributes implements PolicyAttributes {
+  constructor(
+    private readonly text: string,
+    /** Offset of the request's first line; the character before it, if any, is a LF. */
+    private readonly start: number,
+    /** Offset just past the LF of its last attribute line. */
+    private readonly end: number,
+  ) {}
+
+  get(name: string): string | undefined {
+    let needle = lineStarts.get(name);
+    if (needle === undefined) {
+      needle = `\n${name}=`;
+      if (lineStarts.size < 64) lineStarts.set(name, needle);
+    }
+    // The last line with the name wins; the first line has no LF before it when it opens the text.
+    let value = this.text.lastIndexOf(needle, this.end - 1);
+    if (value >= this.start - 1 && value !== -1) value += needle.length;
+    else if (this.start === 0 && this.text.startsWith(needle.slice(1))) value = needle.length - 1;
+    else return undefined;
+    return this.text.slice(value, lineEnd(this.text, this.text.indexOf('\n', value)));
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    for (let start = this.start; start < this.end; ) {
+      const newline = this.text.indexOf('\n', start);
+      const equals = this.text.indexOf('=', start);
+      yield [this.text.slice(start, equals), this.text.slice(equals + 1, lineEnd(this.text, newline))];
+      start = newline + 1;
+    }
+  }
+}
+
+/** Where a line's content ends: at its LF, or at the CR before it (CRLF from hand-written clients). */
+function lineEnd(text: string, newline: number): number {
+  return newline > 0 && text.charCodeAt(newline - 1) === CR ? newline - 1 : newline;
+}
 
 export type DecodeEvent =
   | { kind: 'request'; attributes: PolicyAttributes }
@@ -30,7 +79,8 @@ const CR = 0x0d;
 export class PolicyDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private attributes: PolicyAttributes = new Map();
+  /** Attributes of a request begun in an earlier chunk (or with non-ASCII lines). */
+  private attributes = new Map<string, string>();
   private requestBytes = 0;
   private failed = false;
   private events: DecodeEvent[] = [];
@@ -83,22 +133,40 @@ export class PolicyDecoder {
     }
   }
 
-  /** Complete ASCII lines as one string (its offsets are byte offsets); false after trouble. */
+  /**
+   * Complete ASCII lines as one string (its offsets are byte offsets); false after trouble. A
+   * request that begins and ends here is handed on as a view of the text; the lines of one that
+   * began earlier, or that goes on in the next chunk, are kept name by name.
+   */
   private textLines(text: string): boolean {
     let start = 0;
+    // Where the current request began in this text; -1 when it began in an earlier chunk.
+    let requestStart = this.attributes.size === 0 ? 0 : -1;
     while (start < text.length) {
       const newline = text.indexOf('\n', start);
-      // Postfix sends LF; tolerate CRLF from hand-written clients and test tools.
-      const end = newline > start && text.charCodeAt(newline - 1) === CR ? newline - 1 : newline;
+      const end = lineEnd(text, newline);
       if (!this.checkLine(end - start)) return false;
       if (end === start) {
-        if (!this.endRequest()) return false;
+        if (requestStart < 0) {
+          if (!this.endRequest()) return false;
+        } else if (requestStart === start) {
+          // An empty line before any attribute: nothing to answer; Postfix never sends it.
+          return this.fail('empty request');
+        } else {
+          this.events.push({ kind: 'request', attributes: new TextAttributes(text, requestStart, start) });
+          this.requestBytes = 0;
+        }
+        requestStart = newline + 1;
       } else {
         const equals = text.indexOf('=', start);
         if (equals === start || equals === -1 || equals > end) return this.badLine(equals === start);
-        this.addAttribute(text.slice(start, equals), text.slice(equals + 1, end));
+        if (requestStart < 0) this.addAttribute(text.slice(start, equals), text.slice(equals + 1, end));
       }
       start = newline + 1;
+    }
+    // A request that goes on in the next chunk: keep what arrived of it.
+    if (requestStart >= 0 && requestStart < text.length) {
+      for (const [name, value] of new TextAttributes(text, requestStart, text.length)) this.addAttribute(name, value);
     }
     return true;
   }

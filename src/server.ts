@@ -14,7 +14,11 @@ import { PolicyDecoder, encodeReply, type PolicyAttributes } from './protocol.js
 /** A handler's answer: the reply's action text, or trouble (log, then hang up without replying). */
 export type HandlerResult = { reply: string } | { trouble: string };
 
-export type RequestHandler = (attributes: PolicyAttributes, log: Logger) => Promise<HandlerResult>;
+/**
+ * Turns one request into its answer: at once when it can (every answer cached), or later. An
+ * answer given at once is written without a promise round trip.
+ */
+export type RequestHandler = (attributes: PolicyAttributes, log: Logger) => HandlerResult | Promise<HandlerResult>;
 
 export interface ServerOptions {
   listen: ListenAddress;
@@ -48,6 +52,21 @@ export interface PolicyServer {
 }
 
 type Slot = { result?: HandlerResult };
+
+/** Encoded replies, by action text: most replies are DUNNO, and a client's failure reply repeats. */
+const encodedReplies = new Map<string, Buffer>();
+const ENCODED_REPLIES_KEPT = 1024;
+
+/** The reply's bytes; a Buffer may be written to many sockets at once, since nothing changes it. */
+function replyBytes(action: string): Buffer {
+  let bytes = encodedReplies.get(action);
+  if (bytes === undefined) {
+    bytes = encodeReply(action);
+    if (encodedReplies.size >= ENCODED_REPLIES_KEPT) encodedReplies.clear();
+    encodedReplies.set(action, bytes);
+  }
+  return bytes;
+}
 
 let connectionCounter = 0;
 
@@ -103,20 +122,26 @@ class Connection {
       }
       const slot: Slot = {};
       this.queue.push(slot);
-      this.server
-        .handle(event.attributes, this.log)
-        .catch((error: unknown): HandlerResult => {
-          this.log.error({ err: error }, 'request handler failed');
-          return { trouble: 'internal error' };
-        })
-        .then((result) => {
-          slot.result = result;
-          this.flush();
-        });
+      const answer = this.server.handle(event.attributes, this.log);
+      if (answer instanceof Promise) {
+        answer
+          .catch((error: unknown) => this.failed(error))
+          .then((result) => {
+            slot.result = result;
+            this.flush();
+          });
+      } else {
+        slot.result = answer;
+      }
     }
     this.armReadTimer();
     this.flush();
     if (this.queue.length >= LIMITS.maxPipelinedRequests) this.socket.pause();
+  }
+
+  private failed(error: unknown): HandlerResult {
+    this.log.error({ err: error }, 'request handler failed');
+    return { trouble: 'internal error' };
   }
 
   /** Write every answered reply at the head of the queue, in request order. */
@@ -135,7 +160,7 @@ class Connection {
         this.socket.end(() => this.socket.destroy());
         return;
       }
-      this.socket.write(encodeReply(head.result.reply));
+      this.socket.write(replyBytes(head.result.reply));
     }
     if (this.draining && this.queue.length === 0) this.socket.end();
     this.maybeResume();
@@ -206,8 +231,13 @@ class ServerCore {
     this.requestReadTimeoutMs = options.requestReadTimeoutMs ?? LIMITS.requestReadTimeoutMs;
   }
 
-  handle(attributes: PolicyAttributes, log: Logger): Promise<HandlerResult> {
-    return this.options.handle(attributes, log);
+  /** The handler's answer; a handler that throws gets the same treatment as one whose promise rejects. */
+  handle(attributes: PolicyAttributes, log: Logger): HandlerResult | Promise<HandlerResult> {
+    try {
+      return this.options.handle(attributes, log);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   accept(socket: net.Socket, isTcp: boolean): void {

@@ -3,7 +3,19 @@
  * serialised once, and must write exactly what pino's logger.info() would.
  */
 import t from 'tap';
-import { createStreamLogger, decisionFields, logDecision, outcomeFields, type RequestFields } from '../src/log.js';
+import { createStreamLogger, logDecision, outcomeFields, type OutcomeFields, type RequestFields } from '../src/log.js';
+
+/** The decision line's fields in SPEC order, as pino would be given them. */
+const decisionFields = (request: RequestFields, outcome: OutcomeFields, cached: boolean, durationMs: number) => ({
+  client_address: request.clientAddress,
+  helo_name: request.heloName,
+  instance: request.instance,
+  queue_id: request.queueId,
+  protocol_state: request.protocolState,
+  ...(JSON.parse(`{${outcome.json}}`) as Record<string, unknown>),
+  cached,
+  duration_ms: Math.round(durationMs * 1000) / 1000,
+});
 
 const withoutTime = (line: string) => line.replace(/,"time":"[^"]*"/, '');
 

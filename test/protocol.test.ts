@@ -59,6 +59,25 @@ t.test('a repeated attribute keeps its last value', async (t) => {
   t.equal(attributesOf(events[0]).client_address, '192.0.2.2');
 });
 
+t.test('a name inside another name or inside a value is not taken for the attribute', async (t) => {
+  const first = 'sasl_sender=x\nccert_subject=CN=client_address=192.0.2.99\nreverse_client_name=r.example\nclient_address=192.0.2.1\n\n';
+  const second = 'client_address=192.0.2.2\nsender=\nsasl_sender=s@example.com\nx_client_name=no\n\n';
+  // One chunk: the second request starts mid-text, the first at its very start.
+  const events = decodeAll([Buffer.from(first + second)]);
+  t.equal(events.length, 2);
+  const [one, two] = events.map((event) => (event.kind === 'request' ? event.attributes : undefined));
+  t.equal(one?.get('client_address'), '192.0.2.1');
+  t.equal(one?.get('sender'), undefined);
+  t.equal(one?.get('client_name'), undefined);
+  t.equal(one?.get('sasl_sender'), 'x');
+  t.equal(one?.get('ccert_subject'), 'CN=client_address=192.0.2.99');
+  t.equal(two?.get('client_address'), '192.0.2.2');
+  t.equal(two?.get('sender'), '');
+  t.equal(two?.get('sasl_sender'), 's@example.com');
+  t.equal(two?.get('client_name'), undefined);
+  t.equal(two?.get('sasl_username'), undefined);
+});
+
 t.test('values may contain "=" and UTF-8; empty values are kept', async (t) => {
   const events = decodeAll([Buffer.from('request=smtpd_access_policy\nsender=a=b@example.com\nhelo_name=bücher.example\nccert_subject=\n\n')]);
   const attributes = attributesOf(events[0]);
