@@ -1,12 +1,11 @@
 /**
  * A bounded, TTL-aware cache of DNS outcomes in front of IprevDns. Concurrent misses for one
- * key share one query (lru-cache's fetch()), and every outcome carries its own TTL.
+ * key share one query, and every outcome carries its own TTL.
  */
 import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
 import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
 import type { KnownAnswers } from './iprev.js';
-import { detachedCopy } from './text.js';
 
 export interface CacheSettings {
   size: number;
@@ -35,6 +34,12 @@ const MIN_TTL_MS = 1;
 
 export class LookupCache {
   private readonly cache: LRUCache<string, Outcome, undefined>;
+  /**
+   * Queries in flight, by key: a miss joins the one already asked. lru-cache's fetch() does the
+   * same with an AbortController, listeners and a background-fetch record per miss, which were
+   * a tenth of a cold request's cost; outcomes here are values that never reject or abort.
+   */
+  private readonly inflight = new Map<string, Promise<Outcome>>();
   private readonly clock: Clock;
   private clears = 0;
 
@@ -51,11 +56,6 @@ export class LookupCache {
       max: settings.size,
       // An injected clock is read on every access (lru-cache otherwise caches "now" for 1 ms).
       ...(clock ? { perf: clock, ttlResolution: 0 } : {}),
-      fetchMethod: async (key, _stale, { options }) => {
-        const outcome = await this.load(key);
-        options.ttl = this.ttlFor(key, outcome);
-        return outcome;
-      },
     });
   }
 
@@ -70,36 +70,27 @@ export class LookupCache {
 
   clear(): void {
     this.cache.clear();
+    this.inflight.clear();
     this.clears++;
   }
 
   /** Lookups bound to one request: `allCached()` tells the log whether DNS was asked. */
   forRequest(): { dns: IprevDns; allCached: () => boolean } {
     let everyLookupCached = true;
-    const get = async (key: string): Promise<Outcome> => {
-      // Fast path: a fresh entry needs no fetch() machinery.
+    const get = (key: string): Promise<Outcome> => {
       const cached = this.cache.get(key);
       if (cached !== undefined) {
         this.stats.hits++;
-        return cached;
+        return Promise.resolve(cached);
       }
-      const status: LRUCache.Status<string, Outcome, undefined> = {};
-      // The key may hold a peer's HELO name: keep a copy that does not pin the request's text.
-      const outcome = await this.cache.fetch(detachedCopy(key), { status });
-      switch (status.fetch) {
-        case 'hit':
-          this.stats.hits++;
-          break;
-        case 'inflight':
-          this.stats.inflightJoins++;
-          everyLookupCached = false;
-          break;
-        default:
-          this.stats.misses++;
-          everyLookupCached = false;
+      everyLookupCached = false;
+      const pending = this.inflight.get(key);
+      if (pending !== undefined) {
+        this.stats.inflightJoins++;
+        return pending;
       }
-      // fetch() yields undefined only when aborted, which this cache never does.
-      return outcome ?? { kind: 'temporary', code: 'ECANCELLED' };
+      this.stats.misses++;
+      return this.loadAndStore(key);
     };
     return {
       dns: {
@@ -147,6 +138,24 @@ export class LookupCache {
   /** The clock the cache's TTLs run on. */
   now(): number {
     return this.clock.now();
+  }
+
+  /** Ask upstream once for a key and keep the outcome for its TTL (unless the cache was cleared meanwhile). */
+  private loadAndStore(key: string): Promise<Outcome> {
+    const generation = this.clears;
+    const settle = (outcome: Outcome): Outcome => {
+      if (this.clears !== generation) return outcome;
+      this.inflight.delete(key);
+      this.cache.set(key, outcome, { ttl: this.ttlFor(key, outcome) });
+      return outcome;
+    };
+    // Upstream outcomes are values; a throw would be a bug, and is a temporary failure here.
+    const load = this.load(key).then(settle, () => {
+      if (this.clears === generation) this.inflight.delete(key);
+      return { kind: 'temporary', code: 'EINTERNAL' } as const;
+    });
+    this.inflight.set(key, load);
+    return load;
   }
 
   private load(key: string): Promise<Outcome> {

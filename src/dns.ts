@@ -46,23 +46,25 @@ export function classifyDnsError(error: unknown): { kind: 'not_found' | 'tempora
 }
 
 /** Run a query, turning its rejection into an outcome and bounding its duration. */
-export async function settleQuery<T>(query: () => Promise<T>, deadlineMs: number): Promise<DnsOutcome<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<DnsOutcome<T>>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' }), deadlineMs);
-  });
-  const attempt = (async (): Promise<DnsOutcome<T>> => {
+export function settleQuery<T>(query: () => Promise<T>, deadlineMs: number): Promise<DnsOutcome<T>> {
+  return new Promise<DnsOutcome<T>>((resolve) => {
+    const timer = setTimeout(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' }), deadlineMs);
+    const settle = (outcome: DnsOutcome<T>): void => {
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    let attempt: Promise<T>;
     try {
-      return { kind: 'answer', records: await query() };
+      attempt = query();
     } catch (error) {
-      return classifyDnsError(error);
+      settle(classifyDnsError(error));
+      return;
     }
-  })();
-  try {
-    return await Promise.race([attempt, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+    attempt.then(
+      (records) => settle({ kind: 'answer', records }),
+      (error: unknown) => settle(classifyDnsError(error)),
+    );
+  });
 }
 
 /** A `host`, `host:port`, `[v6]` or `[v6]:port` DNS server as c-ares' setServers accepts it. */

@@ -116,7 +116,8 @@ function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): Forw
   }
   const addresses: string[] = [];
   for (const address of outcome.records) {
-    const canonical = canonicalAddress(address);
+    // The client's own address needs no parsing to be recognised as canonical.
+    const canonical = address === ip.text ? address : canonicalAddress(address);
     if (canonical !== undefined && !addresses.includes(canonical)) addresses.push(canonical);
   }
   return { name, outcome: 'answer', addresses, matched: addresses.includes(ip.text) };
