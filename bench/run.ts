@@ -7,7 +7,7 @@
  * --connections 1,10,100 (the hot workload's levels).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +104,56 @@ function cpuSeconds(pid: number | undefined): { user: number; system: number } {
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
+/** CPU seconds of every process whose command name is one of `names`, summed per name. */
+function cpuByName(names: readonly string[]): Record<string, number> {
+  const totals: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!(comm in totals)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      totals[comm] = (totals[comm] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return totals;
+}
+
+/** Busy and idle CPU seconds of the whole machine, from /proc/stat (USER_HZ = 100). */
+function machineCpu(): { busy: number; idle: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  return { busy: (user + nice + system + irq + softirq + steal) / 100, idle: (idle + iowait) / 100 };
+}
+
+/**
+ * Run a measurement and say where the machine's CPU went meanwhile, in µs per request: the
+ * daemon (by pid), unbound, knotd, and the rest (the load generator or the raw baseline, the
+ * delay proxy, kernel work), plus the share of the two cores left idle.
+ */
+async function withCpuShares<T extends object>(requests: number, daemonPid: number | undefined, run: () => Promise<T>): Promise<T & { cpu: string }> {
+  const names = ['unbound', 'knotd'];
+  const before = { machine: machineCpu(), byName: cpuByName(names), daemon: daemonPid ? cpuSeconds(daemonPid) : undefined };
+  const result = await run();
+  const after = { machine: machineCpu(), byName: cpuByName(names), daemon: daemonPid ? cpuSeconds(daemonPid) : undefined };
+  const us = (seconds: number) => ((seconds * 1e6) / requests).toFixed(0);
+  const busy = after.machine.busy - before.machine.busy;
+  const idle = after.machine.idle - before.machine.idle;
+  const unbound = (after.byName.unbound ?? 0) - (before.byName.unbound ?? 0);
+  const knot = (after.byName.knotd ?? 0) - (before.byName.knotd ?? 0);
+  const daemon = after.daemon && before.daemon ? after.daemon.user + after.daemon.system - before.daemon.user - before.daemon.system : 0;
+  const parts = [
+    ...(daemonPid ? [`daemon ${us(daemon)}`] : []),
+    `unbound ${us(unbound)}`,
+    `knotd ${us(knot)}`,
+    `rest ${us(busy - daemon - unbound - knot)}`,
+  ];
+  return { ...result, cpu: `${parts.join(', ')} µs/request, idle ${((100 * idle) / (busy + idle)).toFixed(0)}%` };
+}
+
 /** Warm up, then measure: the load result plus the server's CPU microseconds per measured request. */
 async function measured(
   server: { port: number; child: ChildProcess },
@@ -157,15 +207,15 @@ async function cold(name: string, delayMs: number): Promise<void> {
   const stack = await startStack({ delayMs });
   try {
     const requests = QUICK ? 5000 : delayMs ? 10_000 : 15_000;
-    const daemon: LoadResult[] = [];
-    const baseline: LoadResult[] = [];
+    const daemon: Array<LoadResult & { cpu: string }> = [];
+    const baseline: Array<LoadResult & { cpu: string }> = [];
     for (let i = 0; i < RUNS; i++) {
       // Fresh IPs for each side and run, and an empty resolver cache: every request is cold.
       await stack.flush();
-      baseline.push(await rawCares(stack.resolver, 100, requests, { kind: 'cold', offset: (2 * i) * requests }));
+      baseline.push(await withCpuShares(requests, undefined, () => rawCares(stack.resolver, 100, requests, { kind: 'cold', offset: (2 * i) * requests })));
       await stack.flush();
       const d = await startDaemon(stack.resolver);
-      daemon.push(await loadgen(d.port, 100, requests, { kind: 'cold', offset: (2 * i + 1) * requests }));
+      daemon.push(await withCpuShares(requests, d.child.pid, () => loadgen(d.port, 100, requests, { kind: 'cold', offset: (2 * i + 1) * requests })));
       await stop(d.child);
     }
     const ratio = daemon.map((result, i) => result.rps / (baseline[i]?.rps ?? 1));
@@ -174,6 +224,8 @@ async function cold(name: string, delayMs: number): Promise<void> {
         `p50/p99 daemon ${median(daemon.map((r) => r.p50)).toFixed(1)}/${median(daemon.map((r) => r.p99)).toFixed(1)} ms, raw ${median(baseline.map((r) => r.p50)).toFixed(1)}/${median(baseline.map((r) => r.p99)).toFixed(1)} ms; ` +
         `errors ${daemon.reduce((a, r) => a + r.errors, 0)}; actions ${JSON.stringify(daemon[0]?.actions)}`,
     );
+    // Where the two cores went in the last run of each side (rest: load generator or raw baseline, proxy, kernel).
+    say(`  CPU, daemon run: ${daemon.at(-1)?.cpu}; raw c-ares run: ${baseline.at(-1)?.cpu}`);
   } finally {
     await stack.stop();
   }
