@@ -25,5 +25,5 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=5s --retries=3 \
   CMD ["node", "/usr/local/lib/fcrdns-policyd/healthcheck.mjs"]
 STOPSIGNAL SIGTERM
 # Heap cap as in the systemd unit (raise it with cache_size; the daemon says by how much).
-ENTRYPOINT ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "--no-allocation-site-pretenuring", "/usr/local/lib/fcrdns-policyd/fcrdns-policyd.js"]
+ENTRYPOINT ["node", "--max-old-space-size=96", "--max-semi-space-size=4", "--no-allocation-site-pretenuring", "/usr/local/lib/fcrdns-policyd/fcrdns-policyd.js"]
 CMD ["--config", "/etc/fcrdns-policyd/fcrdns-policyd.conf"]

@@ -25,9 +25,8 @@ function rssMiB(pid: number): number {
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 async function main(): Promise<void> {
-  // As shipped: the launchers' heap flags, unless FCRDNS_BENCH_NODE_ARGS says otherwise.
-  process.env.FCRDNS_BENCH_NODE_ARGS ??= shippedNodeFlags().join(' ');
-  console.log(`daemon node flags: ${process.env.FCRDNS_BENCH_NODE_ARGS || '(none)'}`);
+  // As shipped: the launchers' heap flags, unless FCRDNS_BENCH_NODE_FLAGS says otherwise.
+  console.log(`daemon node flags: ${shippedNodeFlags().join(' ') || '(none)'}`);
   // Nine in ten clients pass; every tenth has no PTR (NXDOMAIN).
   const ptr: string[] = [];
   const forward: string[] = [];

@@ -26,7 +26,7 @@ if (missing) {
     const config = join(mkdtempSync(join(tmpdir(), 'fcrdns-heap-')), 'c.conf');
     writeFileSync(config, 'listen = 127.0.0.1:0\ncache_size = 1000000\n');
     const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--max-old-space-size=128', '--max-semi-space-size=4', '--no-allocation-site-pretenuring', BUNDLE, '--config', config], { timeout: 20_000 }, (error, _stdout, stderr) =>
+      execFile(process.execPath, ['--max-old-space-size=96', '--max-semi-space-size=4', '--no-allocation-site-pretenuring', BUNDLE, '--config', config], { timeout: 20_000 }, (error, _stdout, stderr) =>
         resolve({ code: error ? Number(error.code) : 0, stderr }),
       );
     });

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { shippedNodeFlags } from './shipped.js';
 
 export const BUNDLE = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/fcrdns-policyd.js');
 
@@ -29,8 +30,9 @@ export async function startBundle(configText: string, args: string[] = [], bundl
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-daemon-'));
   const configPath = join(dir, 'fcrdns-policyd.conf');
   writeFileSync(configPath, configText);
-  // FCRDNS_BENCH_NODE_ARGS: extra node flags for the daemon only (benchmark experiments).
-  const nodeArgs = (process.env.FCRDNS_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  // The daemon runs as shipped: the launchers' node flags (heap cap), unless
+  // FCRDNS_BENCH_NODE_FLAGS names others (benchmark experiments; '' for none).
+  const nodeArgs = shippedNodeFlags();
   const child = spawn(process.execPath, [...nodeArgs, bundle, '--config', configPath, ...args], {
     cwd: dirname(bundle),
     stdio: ['ignore', 'pipe', 'pipe'],
