@@ -21,7 +21,6 @@ export interface PolicyRequest {
   readonly protocolState: string;
   readonly saslUsername: string;
   readonly recipient: string;
-  readonly sender: string;
 }
 
 export type RequestParse = { ok: true; request: PolicyRequest } | { ok: false; problem: string };
@@ -59,7 +58,6 @@ export function parsePolicyRequest(
       protocolState: bounded(attributes.get('protocol_state')),
       saslUsername: bounded(attributes.get('sasl_username')),
       recipient: bounded(attributes.get('recipient')),
-      sender: bounded(attributes.get('sender')),
     },
   };
 }
