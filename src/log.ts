@@ -98,6 +98,17 @@ class LineBatcher {
   }
 }
 
+const exitHooks: Array<() => void> = [];
+
+/**
+ * Run `hook` when the process exits, before pino's own exit flush: an exit that did not go
+ * through flushLogger() still gets a bounded last flush. One process listener for every logger.
+ */
+function onExitBeforePino(hook: () => void): void {
+  if (exitHooks.length === 0) process.prependListener('exit', () => exitHooks.forEach((run) => run()));
+  exitHooks.push(hook);
+}
+
 /**
  * A logger writing JSON lines to a file descriptor (stdout by default), in batches flushed at
  * least every 250 ms.
@@ -128,12 +139,23 @@ export function createLogger(level: LogLevel, fd = 1): Logger {
   destination.on('drop', () => report(`stdout is not being read: over ${LOG_BACKLOG_BYTES / 1024 / 1024} MiB of log lines waiting, dropping new ones`));
   const batcher = new LineBatcher(destination);
   const logger = pino(OPTIONS(level), batcher);
+  const startExitFlush = (): void => {
+    if (exitDeadline === Number.POSITIVE_INFINITY) exitDeadline = Date.now() + LOG_EXIT_FLUSH_MS;
+  };
   destinations.set(logger, {
     flushSync: () => {
-      exitDeadline = Date.now() + LOG_EXIT_FLUSH_MS;
-      batcher.flushSync();
+      startExitFlush();
+      try {
+        batcher.flushSync();
+      } catch (error) {
+        // stdout stayed blocked: give up on it, so sonic-boom's own flush at process exit
+        // (pino registers one) does not wait or throw again.
+        destination.destroy();
+        throw error;
+      }
     },
   });
+  onExitBeforePino(startExitFlush);
   const timer = setInterval(() => batcher.flush(), LOG_FLUSH_MS);
   timer.unref();
   return logger;

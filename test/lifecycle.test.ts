@@ -85,6 +85,33 @@ async function main(): Promise<void> {
     t.match(daemon.stderr(), /cannot write logs \(EPIPE\); still answering requests/);
   });
 
+  await t.test('a stdout nobody reads: answers go on, the log backlog is bounded, SIGTERM still exits', async (t) => {
+    const daemon = await startBundle(`${base}mode = strict\n`);
+    t.teardown(() => daemon.stop('SIGKILL'));
+    // Stop reading the daemon's stdout: the pipe fills, then its writes would block for good.
+    daemon.child.stdout?.removeAllListeners('data');
+    daemon.child.stdout?.pause();
+    const clients = await Promise.all(Array.from({ length: 10 }, () => PolicyClient.connect({ port: daemon.port })));
+    let wrong = 0;
+    // About 12 MB of decision lines: well past the 4 MiB backlog.
+    await Promise.all(
+      clients.map(async (client) => {
+        for (let i = 0; i < 2500; i++) {
+          if ((await client.ask({ client_address: '192.0.2.13' })) !== '550 5.7.25 cannot find your hostname, [192.0.2.13]') wrong++;
+        }
+      }),
+    );
+    clients.forEach((client) => client.close());
+    t.equal(wrong, 0, 'all 25,000 requests answered');
+    t.match(daemon.stderr(), /stdout is not being read: over 4 MiB of log lines waiting, dropping new ones/);
+    const rssMiB = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.child.pid}/status`, 'utf8'))?.[1]) / 1024;
+    t.ok(rssMiB < 150, `RSS ${rssMiB.toFixed(1)} MiB`);
+    const started = Date.now();
+    t.equal(await daemon.stop('SIGTERM'), 0, 'exit status 0');
+    const took = Date.now() - started;
+    t.ok(took < 2000 + 1500, `stopped ${took} ms after SIGTERM (the last log flush gives up after 2 s)`);
+  });
+
   await t.test('SIGTERM with requests in flight: each answered, then exit 0 within a bound', async (t) => {
     const silent = await startSilentDns();
     t.teardown(() => silent.stop());
