@@ -276,14 +276,48 @@ interface PinoInternals {
  * request is escaping the five request strings.
  */
 export function logDecision(logger: Logger, request: RequestFields, outcome: OutcomeFields, cached: boolean, durationMs: number): void {
-  if (!logger.isLevelEnabled('info')) return;
-  const internals = logger as unknown as PinoInternals;
-  const level = logger.levels.values.info ?? 30;
-  internals[pino.symbols.streamSym].write(
-    `${internals[pino.symbols.lsCacheSym][level]}${internals[pino.symbols.timeSym]()}${internals[pino.symbols.chindingsSym]}` +
+  const line = decisionLineParts(logger);
+  if (!line.enabled()) return;
+  line.stream.write(
+    `${line.start}${line.time()}${line.bindings}` +
       `,"client_address":${JSON.stringify(request.clientAddress)},"helo_name":${JSON.stringify(request.heloName)}` +
       `,"instance":${JSON.stringify(request.instance)},"queue_id":${JSON.stringify(request.queueId)}` +
       `,"protocol_state":${JSON.stringify(request.protocolState)},${outcome.json}` +
-      `,"cached":${cached},"duration_ms":${roundMs(durationMs)},"msg":"decision"${internals[pino.symbols.endSym]}`,
+      `,"cached":${cached},"duration_ms":${roundMs(durationMs)},"msg":"decision"${line.end}`,
   );
+}
+
+interface DecisionLineParts {
+  enabled: () => boolean;
+  /** `{"level":"info"` as pino writes it. */
+  start: string;
+  time: () => string;
+  /** The logger's bindings (`,"name":…,"conn":…`), fixed when it was made. */
+  bindings: string;
+  end: string;
+  stream: { write(line: string): void };
+}
+
+/**
+ * A logger's pino parts, read once per logger: pino's loggers carry dozens of symbol-keyed
+ * properties, and reading them on every decision went through V8's slow property lookup.
+ */
+const lineParts = new WeakMap<Logger, DecisionLineParts>();
+
+function decisionLineParts(logger: Logger): DecisionLineParts {
+  let parts = lineParts.get(logger);
+  if (parts === undefined) {
+    const internals = logger as unknown as PinoInternals;
+    const level = logger.levels.values.info ?? 30;
+    parts = {
+      enabled: () => logger.isLevelEnabled('info'),
+      start: internals[pino.symbols.lsCacheSym][level] ?? '{"level":"info"',
+      time: internals[pino.symbols.timeSym],
+      bindings: internals[pino.symbols.chindingsSym],
+      end: internals[pino.symbols.endSym],
+      stream: internals[pino.symbols.streamSym],
+    };
+    lineParts.set(logger, parts);
+  }
+  return parts;
 }

@@ -8,60 +8,43 @@ import { LIMITS } from './limits.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
-const EQUALS = 0x3d;
 
 /** Attributes of one request: a repeated name keeps its last value (Postfix never repeats one). */
 export interface PolicyAttributes extends Iterable<[string, string]> {
   get(name: string): string | undefined;
 }
 
-/** `\nname=`: where an attribute line starts, for every name asked for so far. */
-const lineStarts = new Map<string, string>();
-
 /**
  * A request's attributes read straight from the text its lines arrived in: nothing is cut out
  * until a name is asked for, so the two dozen attributes the daemon never reads cost nothing.
- * The range holds whole `name=value` lines (each ending in LF, maybe CR LF); values cannot hold
- * LF, so `\nname=` can only match at the start of a line.
+ * `lines` holds, per attribute line, the offset where it starts and where its `=` is; the
+ * value runs to the line's LF (or CR LF).
  */
 class TextAttributes implements PolicyAttributes {
   constructor(
     private readonly text: string,
-    /** Offset of the request's first line; the character before it, if any, is a LF. */
-    private readonly start: number,
-    /** Offset just past the LF of its last attribute line. */
-    private readonly end: number,
+    private readonly lines: readonly number[],
   ) {}
 
   get(name: string): string | undefined {
-    const { text, start, end } = this;
-    let needle = lineStarts.get(name);
-    if (needle === undefined) {
-      needle = `\n${name}=`;
-      if (lineStarts.size < 64) lineStarts.set(name, needle);
+    const { text, lines } = this;
+    // From the last line back: a repeated name keeps its last value (Postfix never repeats one).
+    for (let i = lines.length - 2; i >= 0; i -= 2) {
+      const start = lines[i] as number;
+      const equals = lines[i + 1] as number;
+      if (equals - start === name.length && text.startsWith(name, start)) {
+        return text.slice(equals + 1, lineEnd(text, text.indexOf('\n', equals)));
+      }
     }
-    // `at` is where the LF before the line is; a request that opens the text has none before
-    // its first line. String#indexOf is a fast builtin (lastIndexOf goes through V8's runtime
-    // and cost more than all the rest of a request).
-    let at: number;
-    if (start === 0 && text.startsWith(name) && text.charCodeAt(name.length) === EQUALS) {
-      at = -1;
-    } else {
-      at = text.indexOf(needle, Math.max(0, start - 1));
-      if (at === -1 || at >= end) return undefined;
-    }
-    // A repeated name keeps its last value (Postfix never repeats one, so this finds nothing).
-    for (let next = text.indexOf(needle, at + 1); next !== -1 && next < end; next = text.indexOf(needle, next + 1)) at = next;
-    const value = at + needle.length;
-    return text.slice(value, lineEnd(text, text.indexOf('\n', value)));
+    return undefined;
   }
 
   *[Symbol.iterator](): IterableIterator<[string, string]> {
-    for (let start = this.start; start < this.end; ) {
-      const newline = this.text.indexOf('\n', start);
-      const equals = this.text.indexOf('=', start);
-      yield [this.text.slice(start, equals), this.text.slice(equals + 1, lineEnd(this.text, newline))];
-      start = newline + 1;
+    const { text, lines } = this;
+    for (let i = 0; i < lines.length; i += 2) {
+      const start = lines[i] as number;
+      const equals = lines[i + 1] as number;
+      yield [text.slice(start, equals), text.slice(equals + 1, lineEnd(text, text.indexOf('\n', equals)))];
     }
   }
 }
@@ -151,33 +134,35 @@ export class PolicyDecoder {
    */
   private textLines(text: string): boolean {
     let start = 0;
-    // Where the current request began in this text; -1 when it began in an earlier chunk.
-    let requestStart = this.attributes.size === 0 ? 0 : -1;
+    // The attribute lines of a request that began in this text (start and "=" offsets), or
+    // undefined when it began in an earlier chunk (its attributes so far are in this.attributes).
+    let lines: number[] | undefined = this.attributes.size === 0 ? [] : undefined;
     while (start < text.length) {
       const newline = text.indexOf('\n', start);
       const end = lineEnd(text, newline);
       if (!this.checkLine(end - start)) return false;
       if (end === start) {
-        if (requestStart < 0) {
+        if (lines === undefined) {
           if (!this.endRequest()) return false;
-        } else if (requestStart === start) {
+        } else if (lines.length === 0) {
           // An empty line before any attribute: nothing to answer; Postfix never sends it.
           return this.fail('empty request');
         } else {
-          this.events.push({ kind: 'request', attributes: new TextAttributes(text, requestStart, start) });
+          this.events.push({ kind: 'request', attributes: new TextAttributes(text, lines) });
           this.requestBytes = 0;
         }
-        requestStart = newline + 1;
+        lines = [];
       } else {
         const equals = text.indexOf('=', start);
         if (equals === start || equals === -1 || equals > end) return this.badLine(equals === start);
-        if (requestStart < 0) this.addAttribute(text.slice(start, equals), text.slice(equals + 1, end));
+        if (lines === undefined) this.addAttribute(text.slice(start, equals), text.slice(equals + 1, end));
+        else lines.push(start, equals);
       }
       start = newline + 1;
     }
     // A request that goes on in the next chunk: keep what arrived of it.
-    if (requestStart >= 0 && requestStart < text.length) {
-      for (const [name, value] of new TextAttributes(text, requestStart, text.length)) this.addAttribute(name, value);
+    if (lines !== undefined && lines.length > 0) {
+      for (const [name, value] of new TextAttributes(text, lines)) this.addAttribute(name, value);
     }
     return true;
   }
