@@ -113,26 +113,30 @@ export type QueryObserver = (type: 'ptr' | 'a' | 'aaaa', outcome: DnsOutcome<unk
 
 /** IprevDns straight on a resolver, no cache (the `check` command and the cache's loader). */
 export function directLookups(resolver: DnsResolver, deadlineMs: number, observe?: QueryObserver): IprevDns {
-  const observed = async <T>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>): Promise<DnsOutcome<T>> => {
+  const observed = <T>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>): Promise<DnsOutcome<T>> => {
+    if (!observe) return settleQuery(query, deadlineMs);
     const started = performance.now();
-    const outcome = await settleQuery(query, deadlineMs);
-    observe?.(type, outcome.kind, (performance.now() - started) / 1000);
-    return outcome;
+    return settleQuery(query, deadlineMs).then((outcome) => {
+      observe(type, outcome.kind, (performance.now() - started) / 1000);
+      return outcome;
+    });
+  };
+  /** The records' addresses, and the smallest TTL as the answer's own. */
+  const addresses = (outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome => {
+    if (outcome.kind !== 'answer') return outcome;
+    const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);
+    return {
+      kind: 'answer',
+      records: outcome.records.map((record) => record.address),
+      ...(Number.isFinite(ttl) ? { ttl } : {}),
+    };
   };
   return {
     lookupPtr: (name) => observed('ptr', () => resolver.resolvePtr(name)),
-    lookupAddresses: async (name, family) => {
-      const outcome = await observed(family === 4 ? 'a' : 'aaaa', () =>
+    lookupAddresses: (name, family) =>
+      observed(family === 4 ? 'a' : 'aaaa', () =>
         family === 4 ? resolver.resolve4(name, { ttl: true }) : resolver.resolve6(name, { ttl: true }),
-      );
-      if (outcome.kind !== 'answer') return outcome;
-      const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);
-      return {
-        kind: 'answer',
-        records: outcome.records.map((record) => record.address),
-        ...(Number.isFinite(ttl) ? { ttl } : {}),
-      };
-    },
+      ).then(addresses),
   };
 }
 

@@ -74,9 +74,12 @@ export function genericSignal(name: string, ip: ClientIp, level: GenericLevel): 
   const firstWords = first.split(/[-_]/);
   if (firstWords.some((word) => EXEMPT_WORDS.includes(word.replace(/\d+$/, '')))) return undefined;
   const hostText = hostPart.join('.');
-  for (const form of addressForms(ip, level)) {
-    if (form.length >= (level === 'aggressive' ? 3 : 7) && hostText.includes(form)) {
-      return { reason: 'address in name', detail: form };
+  const shortestForm = level === 'aggressive' ? 3 : 7;
+  // A host part shorter than any form that counts cannot hold one: most server names
+  // (mail, mx1, smtp-out) need no address forms built at all.
+  if (hostText.length >= shortestForm) {
+    for (const form of addressForms(ip, level)) {
+      if (form.length >= shortestForm && hostText.includes(form)) return { reason: 'address in name', detail: form };
     }
   }
   const keywords = level === 'aggressive' ? [...STRONG_KEYWORDS, ...WEAK_KEYWORDS] : STRONG_KEYWORDS;
