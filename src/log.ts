@@ -120,6 +120,10 @@ export function createLogger(level: LogLevel, fd = 1): Logger {
     sync: false,
     contentMode: 'buffer',
     maxLength: LOG_BACKLOG_BYTES,
+    // Batches that queue up while a write is in flight go out together in the next write
+    // (sonic-boom's default, 16 KiB, would write one 64 KiB batch per event-loop turn and fall
+    // behind a busy loop).
+    maxWrite: LOG_BACKLOG_BYTES,
     // sonic-boom retries a full stdout forever; at exit, give up after LOG_EXIT_FLUSH_MS.
     retryEAGAIN: () => Date.now() < exitDeadline,
   });
