@@ -47,6 +47,8 @@ const LOG_FLUSH_MS = 250;
  * lines are dropped: answers to Postfix matter more than log lines, and memory must stay bounded.
  */
 const LOG_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** The most one write(2) of log lines carries (queued batches are joined up to this). */
+const LOG_WRITE_BYTES = 1024 * 1024;
 /** How long the last flush at exit may wait for a blocked stdout. */
 const LOG_EXIT_FLUSH_MS = 2_000;
 
@@ -120,10 +122,10 @@ export function createLogger(level: LogLevel, fd = 1): Logger {
     sync: false,
     contentMode: 'buffer',
     maxLength: LOG_BACKLOG_BYTES,
-    // Batches that queue up while a write is in flight go out together in the next write
-    // (sonic-boom's default, 16 KiB, would write one 64 KiB batch per event-loop turn and fall
-    // behind a busy loop).
-    maxWrite: LOG_BACKLOG_BYTES,
+    // Batches that queue up while a write is in flight go out together in the next write, up
+    // to 1 MiB (sonic-boom's default, 16 KiB, would write one 64 KiB batch per event-loop turn
+    // and fall behind a busy loop).
+    maxWrite: LOG_WRITE_BYTES,
     // sonic-boom retries a full stdout forever; at exit, give up after LOG_EXIT_FLUSH_MS.
     retryEAGAIN: () => Date.now() < exitDeadline,
   });
