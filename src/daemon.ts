@@ -16,7 +16,7 @@ import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
-import { decide, effectiveActions, findExemption, matchesPassNames, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
+import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest, type PolicyRequest } from './request.js';
 import { detachedCopy } from './text.js';
@@ -30,6 +30,26 @@ interface Judgement {
   readonly resultLabel: string;
   readonly log: OutcomeFields;
 }
+
+/** A judgement kept for the client's next request, with what it was valid for. */
+interface RememberedJudgement extends Judgement {
+  readonly heloName: string;
+  readonly config: Config;
+  readonly cache: LookupCache;
+  /** The cache's clear() count when the answers were read. */
+  readonly generation: number;
+  /** When the first of the answers it rests on expires (the cache's clock). */
+  readonly expiresAt: number;
+  /** How many cached answers it rests on (counted as cache hits each time it is reused). */
+  readonly answers: number;
+}
+
+/** The outcome of an exempted request, per exemption: the same every time. */
+const EXEMPTED: Record<Exemption, OutcomeFields> = {
+  pass_recipient: outcomeFields({ result: 'skipped', reason: 'pass_recipient', action: 'dunno', reply: 'DUNNO' }),
+  authenticated: outcomeFields({ result: 'skipped', reason: 'authenticated', action: 'dunno', reply: 'DUNNO' }),
+  skip_network: outcomeFields({ result: 'skipped', reason: 'skip_network', action: 'dunno', reply: 'DUNNO' }),
+};
 
 export interface DaemonDeps {
   config: Config;
@@ -141,7 +161,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
    * reading the cache again or re-deciding. Valid only for the same HELO name, configuration
    * and cache; kept per parsed client, so it is bounded by LIMITS.parsedClientsSize.
    */
-  const judgements = new WeakMap<ClientIp, Judgement & { heloName: string; config: Config; cache: LookupCache; generation: number; expiresAt: number; answers: number }>();
+  const judgements = new WeakMap<ClientIp, RememberedJudgement>();
 
   /** Judge a classified client: generic name, pass_names, the verdict, its reply and log fields. */
   const judge = (request: PolicyRequest, result: IprevResult, helo: HeloStatus, current: Config, policy: PolicySettings): Judgement => {
@@ -238,8 +258,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const exemption = findExemption(request, current);
     noteNetworkSkip(exemption === 'skip_network');
     if (exemption) {
-      const outcome = outcomeFields({ result: 'skipped', reason: exemption, action: 'dunno', reply: 'DUNNO' });
-      logDecision(log, request, outcome, false, performance.now() - started);
+      logDecision(log, request, EXEMPTED[exemption], false, performance.now() - started);
       metrics.decision(current.check, 'skipped', 'dunno');
       return { reply: 'DUNNO' };
     }
