@@ -101,3 +101,28 @@ t.test('cache_size bounds the entries (LRU)', async (t) => {
   for (let i = 0; i < 50; i++) await cache.forRequest().dns.lookupPtr(`${i}.in-addr.arpa`);
   t.equal(cache.size, 10);
 });
+
+t.test('an answer that arrives after clear() is not kept; the next request asks again', async (t) => {
+  const resolver = zoneResolver({ ptr: { [ARPA]: { delayMs: 30, answer: ['mail.example.com'] } } });
+  const cache = new LookupCache(directLookups(resolver, 1000), SETTINGS);
+  const pending = cache.forRequest().dns.lookupPtr(ARPA);
+  cache.clear();
+  t.match(await pending, { kind: 'answer', records: ['mail.example.com'] }, 'the request that asked still gets its answer');
+  t.equal(cache.size, 0, 'but the cleared cache does not keep it');
+  await cache.forRequest().dns.lookupPtr(ARPA);
+  t.equal(resolver.queries.length, 2, 'asked again after the clear');
+  t.equal(cache.size, 1);
+});
+
+t.test('an upstream that throws instead of answering is a temporary failure, not a stuck lookup', async (t) => {
+  const cache = new LookupCache(
+    {
+      lookupPtr: () => Promise.reject(new Error('bug')),
+      lookupAddresses: () => Promise.reject(new Error('bug')),
+    },
+    SETTINGS,
+  );
+  t.same(await cache.forRequest().dns.lookupPtr(ARPA), { kind: 'temporary', code: 'EINTERNAL' });
+  t.same(await cache.forRequest().dns.lookupAddresses('mail.example.com', 4), { kind: 'temporary', code: 'EINTERNAL' });
+  t.equal(cache.size, 0, 'nothing cached');
+});
