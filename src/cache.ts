@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
 import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
 import type { KnownAnswers } from './iprev.js';
+import { detachedCopy } from './text.js';
 
 export interface CacheSettings {
   size: number;
@@ -141,7 +142,10 @@ export class LookupCache {
   }
 
   /** Ask upstream once for a key and keep the outcome for its TTL (unless the cache was cleared meanwhile). */
-  private loadAndStore(key: string): Promise<Outcome> {
+  private loadAndStore(requested: string): Promise<Outcome> {
+    // A key may hold a peer's HELO name, cut from the request's text: keep a copy that does not
+    // pin that text for as long as the answer is cached.
+    const key = detachedCopy(requested);
     const generation = this.clears;
     const settle = (outcome: Outcome): Outcome => {
       if (this.clears !== generation) return outcome;

@@ -6,7 +6,6 @@ import type { AddressOutcome, IprevDns } from './dns.js';
 import { canonicalAddress, parseClientIp, type ClientIp } from './ip.js';
 import { hostnameProblem, normaliseName } from './iprev.js';
 import type { HeloStatus } from './policy.js';
-import { detachedCopy } from './text.js';
 
 /**
  * What can be said of a HELO name without DNS, or the name whose forward lookup decides.
@@ -41,6 +40,5 @@ export function heloFromLookup(outcome: AddressOutcome, ip: ClientIp): HeloStatu
 export async function assessHelo(helo: string, ip: ClientIp, confirmedNames: readonly string[], dns: IprevDns): Promise<HeloStatus> {
   const known = heloWithoutLookup(helo, ip, confirmedNames);
   if (typeof known === 'string') return known;
-  // The name becomes a cache key: a copy, so the cache does not keep the request's text alive.
-  return heloFromLookup(await dns.lookupAddresses(detachedCopy(known.lookup), ip.family), ip);
+  return heloFromLookup(await dns.lookupAddresses(known.lookup, ip.family), ip);
 }
