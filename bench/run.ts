@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { BUNDLE } from '../test/helpers/bundle.js';
 import { freePort } from '../test/helpers/knot.js';
 import { shippedNodeFlags } from './lib/shipped.js';
+import { loadgen, startShippedDaemon, stop, tsx, waitForPort, type LoadResult } from './lib/processes.js';
 import { startStack, ZONE_SIZE, type DnsStack } from './lib/stack.js';
 import type { Workload } from './lib/workload.js';
 
@@ -29,65 +30,12 @@ const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').
 const wanted = (name: string) => (ONLY ? ONLY.includes(name) : name !== 'instructions');
 const HERE = import.meta.dirname;
 
-interface LoadResult {
-  rps: number;
-  p50: number;
-  p90?: number;
-  p99: number;
-  p999?: number;
-  errors: number;
-  actions?: Record<string, number>;
-}
-
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const fmt = (values: number[], digits = 0) =>
   `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
-async function tsx(script: string, ...scriptArgs: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(HERE, script), ...scriptArgs], { maxBuffer: 1 << 24, timeout: 600_000 });
-  return stdout;
-}
-
-async function loadgen(port: number, connections: number, requests: number, workload: Workload, extra: { warmup?: number; pipeline?: number } = {}): Promise<LoadResult> {
-  return JSON.parse(await tsx('loadgen.ts', JSON.stringify({ port, connections, requests, workload, ...extra }))) as LoadResult;
-}
-
 async function rawCares(resolver: string, concurrency: number, requests: number, workload: Workload): Promise<LoadResult> {
   return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload }))) as LoadResult;
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode})`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-/** The shipped daemon: the bundle with the launchers' node flags, default logging (info, one line per decision) to /dev/null. */
-async function startDaemon(resolver: string, extraConfig = ''): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'fcrdns-bench-'));
-  const config = join(dir, 'bench.conf');
-  writeFileSync(config, `listen = 127.0.0.1:${port}\ndns_servers = ${resolver}\nmode = strict\nmax_connections = 10000\n${extraConfig}`);
-  const devnull = openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [...shippedNodeFlags(), BUNDLE, '--config', config], { stdio: ['ignore', devnull, 'inherit'] });
-  await waitForPort(port, child);
-  return { port, child };
 }
 
 async function startNullServer(): Promise<{ port: number; child: ChildProcess }> {
@@ -134,10 +82,10 @@ function machineCpu(): { busy: number; idle: number } {
  * daemon (by pid), unbound, knotd, and the rest (the load generator or the raw baseline, the
  * delay proxy, kernel work), plus the share of the two cores left idle.
  */
-async function withCpuShares<T extends object>(requests: number, daemonPid: number | undefined, run: () => Promise<T>): Promise<T & { cpu: string }> {
+async function withCpuShares<T extends object>(requests: number, daemonPid: number | undefined, measure: () => Promise<T>): Promise<T & { cpu: string }> {
   const names = ['unbound', 'knotd'];
   const before = { machine: machineCpu(), byName: cpuByName(names), daemon: daemonPid ? cpuSeconds(daemonPid) : undefined };
-  const result = await run();
+  const result = await measure();
   const after = { machine: machineCpu(), byName: cpuByName(names), daemon: daemonPid ? cpuSeconds(daemonPid) : undefined };
   const us = (seconds: number) => ((seconds * 1e6) / requests).toFixed(0);
   const busy = after.machine.busy - before.machine.busy;
@@ -187,7 +135,7 @@ async function hot(stack: DnsStack): Promise<void> {
       const nul = await startNullServer();
       baseline.push(await measured(nul, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(nul.child);
-      const d = await startDaemon(stack.resolver);
+      const d = await startShippedDaemon(stack.resolver);
       daemon.push(await measured(d, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(d.child);
     }
@@ -214,7 +162,7 @@ async function cold(name: string, delayMs: number): Promise<void> {
       await stack.flush();
       baseline.push(await withCpuShares(requests, undefined, () => rawCares(stack.resolver, 100, requests, { kind: 'cold', offset: (2 * i) * requests })));
       await stack.flush();
-      const d = await startDaemon(stack.resolver);
+      const d = await startShippedDaemon(stack.resolver);
       daemon.push(await withCpuShares(requests, d.child.pid, () => loadgen(d.port, 100, requests, { kind: 'cold', offset: (2 * i + 1) * requests })));
       await stop(d.child);
     }
@@ -235,7 +183,7 @@ async function mixed(stack: DnsStack): Promise<void> {
   const results: LoadResult[] = [];
   for (let i = 0; i < RUNS; i++) {
     await stack.flush();
-    const d = await startDaemon(stack.resolver);
+    const d = await startShippedDaemon(stack.resolver);
     results.push(await loadgen(d.port, 100, QUICK ? 20_000 : 60_000, { kind: 'mixed', seed: 42 + i }));
     await stop(d.child);
   }
@@ -243,7 +191,7 @@ async function mixed(stack: DnsStack): Promise<void> {
 }
 
 async function pipelined(stack: DnsStack): Promise<void> {
-  const d = await startDaemon(stack.resolver);
+  const d = await startShippedDaemon(stack.resolver);
   const result = await loadgen(d.port, 10, QUICK ? 20_000 : 60_000, { kind: 'hot', pool: 3000 }, { warmup: 6000, pipeline: 32 });
   await stop(d.child);
   say(`pipeline stress (10 connections × 32 in flight, hot): ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, errors ${result.errors}`);
@@ -253,7 +201,7 @@ async function burst(stack: DnsStack): Promise<void> {
   const counts: string[] = [];
   for (let i = 0; i < RUNS; i++) {
     await stack.flush();
-    const d = await startDaemon(stack.resolver);
+    const d = await startShippedDaemon(stack.resolver);
     const before = await stack.knot.queryCounts();
     const n = ZONE_SIZE - 1 - i * 50; // an unused pass client
     const result = await loadgen(d.port, 100, 100, { kind: 'fixed', n: n - (n % 50) });
