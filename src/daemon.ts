@@ -20,7 +20,7 @@ import { decide, effectiveActions, findExemption, matchesPassNames, type Exempti
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest, type PolicyRequest } from './request.js';
 import { detachedCopy } from './text.js';
-import { startPolicyServer, type HandlerResult, type PolicyServer, type ServerStats } from './server.js';
+import { startPolicyServer, type HandlerResult, type PolicyServer, type RequestContext, type ServerOptions, type ServerStats } from './server.js';
 
 /** What the daemon concluded about one client: the verdict, the reply, and the log's outcome fields. */
 interface Judgement {
@@ -44,6 +44,20 @@ interface RememberedJudgement extends Judgement {
   readonly answers: number;
 }
 
+/**
+ * A message judged on a connection: its later recipients get the same verdict. Postfix sends
+ * every request of one message from one smtpd process over that process's one connection to
+ * this service (POSTFIX-FACTS 2), so the connection itself remembers its current message.
+ */
+interface MessageVerdict {
+  /** Postfix's `instance` (a copy: it outlives the request). */
+  readonly instance: string;
+  /** The client's canonical address: `instance` only counts for the same client. */
+  readonly clientText: string;
+  readonly verdict: Verdict;
+  readonly config: Config;
+}
+
 /** The outcome of an exempted request, per exemption: the same every time. */
 const EXEMPTED: Record<Exemption, OutcomeFields> = {
   pass_recipient: outcomeFields({ result: 'skipped', reason: 'pass_recipient', action: 'dunno', reply: 'DUNNO' }),
@@ -60,6 +74,8 @@ export interface DaemonDeps {
   /** Overrides for server timers (tests). */
   idleTimeoutMs?: number;
   requestReadTimeoutMs?: number;
+  /** Starts the listener (a bench drives the request handler without sockets). */
+  startServer?: (options: ServerOptions<MessageVerdict>) => Promise<PolicyServer>;
 }
 
 export interface Daemon {
@@ -116,9 +132,12 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   let currentPolicy = policyFor(config);
   /**
    * Decisions per message: Postfix sends the same `instance` for every recipient of one message,
-   * so it is judged once, and the Authentication-Results header is prepended once.
+   * so it is judged once, and the Authentication-Results header is prepended once. A connection
+   * keeps its current message (RequestContext.state); this holds, by instance, the messages of
+   * connections that ended, for when Postfix reconnects in the middle of a message (it closes
+   * policy connections after smtpd_policy_service_max_idle / max_ttl, POSTFIX-FACTS 2).
    */
-  const decisions = new LRUCache<string, Verdict>({
+  const endedMessages = new LRUCache<string, MessageVerdict>({
     max: LIMITS.instanceCacheSize,
     ttl: LIMITS.instanceTtlMs,
     ...(deps.clock ? { perf: deps.clock } : {}),
@@ -247,7 +266,22 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     return judgement;
   };
 
-  const handle = (attributes: PolicyAttributes, log: Logger): HandlerResult | Promise<HandlerResult> => {
+  /** The verdict already given to this message (instance) from this client, if any. */
+  const messageVerdict = (request: PolicyRequest, connection: RequestContext<MessageVerdict>, current: Config): Verdict | undefined => {
+    const { instance } = request;
+    if (instance === '') return undefined;
+    const clientText = request.client.text;
+    const open = connection.state;
+    if (open !== undefined && open.instance === instance && open.clientText === clientText && open.config === current) return open.verdict;
+    if (endedMessages.size === 0) return undefined;
+    const ended = endedMessages.get(instance);
+    if (ended === undefined || ended.clientText !== clientText || ended.config !== current) return undefined;
+    // The message goes on on this connection now.
+    connection.state = ended;
+    return ended.verdict;
+  };
+
+  const handle = (attributes: PolicyAttributes, connection: RequestContext<MessageVerdict>): HandlerResult | Promise<HandlerResult> => {
     const started = performance.now();
     const parsed = parsePolicyRequest(attributes, parseClient);
     if (!parsed.ok) return { trouble: parsed.problem };
@@ -258,24 +292,23 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const exemption = findExemption(request, current);
     noteNetworkSkip(exemption === 'skip_network');
     if (exemption) {
-      logDecision(log, request, EXEMPTED[exemption], false, performance.now() - started);
+      logDecision(connection.log, request, EXEMPTED[exemption], false, performance.now() - started);
       metrics.decision(current.check, 'skipped', 'dunno');
       return { reply: 'DUNNO' };
     }
 
-    const messageKey = request.instance === '' ? undefined : detachedCopy(`${request.instance} ${request.client.text}`);
-    const remembered = messageKey === undefined ? undefined : decisions.get(messageKey);
+    const remembered = messageVerdict(request, connection, current);
     if (remembered) {
       // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
       // The header went with the first recipient's reply; the others get the plain verdict.
-      log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
+      connection.log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
       return { reply: remembered.reply };
     }
 
     // Fast path: every answer already cached, nothing to wait for (and no promise either).
     const judgement = judgeFromCache(request, current, policy);
-    if (judgement) return answer(request, current, messageKey, judgement, true, started, log);
-    return judgeWithLookups(request, current, policy).then(({ judgement, cached }) => answer(request, current, messageKey, judgement, cached, started, log));
+    if (judgement) return answer(request, current, connection, judgement, true, started);
+    return judgeWithLookups(request, current, policy).then(({ judgement, cached }) => answer(request, current, connection, judgement, cached, started));
   };
 
   /** Ask DNS (through the cache) for what is missing, then judge. */
@@ -289,20 +322,42 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   };
 
   /** Remember the verdict for the message's other recipients, count it, log it, reply. */
-  const answer = (request: PolicyRequest, current: Config, messageKey: string | undefined, judgement: Judgement, cached: boolean, started: number, log: Logger): HandlerResult => {
-    if (messageKey !== undefined) decisions.set(messageKey, judgement.verdict);
+  const answer = (
+    request: PolicyRequest,
+    current: Config,
+    connection: RequestContext<MessageVerdict>,
+    judgement: Judgement,
+    cached: boolean,
+    started: number,
+  ): HandlerResult => {
+    const log = connection.log;
+    if (request.instance !== '') {
+      const message: MessageVerdict = {
+        instance: detachedCopy(request.instance),
+        clientText: request.client.text,
+        verdict: judgement.verdict,
+        config: current,
+      };
+      connection.state = message;
+      // Answered after the connection ended (its DNS took a while): keep it for the reconnect.
+      if (connection.ended) endedMessages.set(message.instance, message);
+    }
     metrics.decision(current.check, judgement.resultLabel, judgement.verdict.action);
     logDecision(log, request, judgement.log, cached, performance.now() - started);
     return { reply: judgement.reply };
   };
 
-  const server: PolicyServer = await startPolicyServer({
+  const server: PolicyServer = await (deps.startServer ?? startPolicyServer)({
     listen: config.listen,
     listenMode: config.listenMode,
     listenAllow: config.listenAllow,
     maxConnections: config.maxConnections,
     logger,
     handle,
+    connectionEnded: (connection) => {
+      const message = connection.state;
+      if (message !== undefined && message.config === config) endedMessages.set(message.instance, message);
+    },
     ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
     ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
   });
@@ -334,7 +389,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
         previous.dnsTimeoutMs !== next.dnsTimeoutMs ||
         previous.dnsTries !== next.dnsTries;
       if (dnsChanged || !sameJson(cacheSettings(previous), cacheSettings(next))) cache = makeCache(next);
-      decisions.clear();
+      endedMessages.clear();
       logger.level = next.logLevel;
       server.updateLimits({ listenAllow: next.listenAllow, maxConnections: next.maxConnections });
       config = next;

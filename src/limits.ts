@@ -28,7 +28,10 @@ export const LIMITS = {
   maxConnectionsCeiling: 1_000_000,
   /** Upper bound for cache_size. */
   maxCacheSizeCeiling: 10_000_000,
-  /** Per-message decisions remembered (keyed by instance); a message's recipients arrive within minutes. */
+  /**
+   * Per-message decisions of connections that ended, for a message that goes on over a new
+   * connection (keyed by instance); a message's recipients arrive within minutes.
+   */
   instanceCacheSize: 20_000,
   instanceTtlMs: 30 * 60_000,
   /** RFC 1035 §2.3.4: names are at most 255 octets, labels at most 63. */

@@ -19,15 +19,32 @@ export type HandlerResult = { reply: string } | { trouble: string };
  * Turns one request into its answer: at once when it can (every answer cached), or later. An
  * answer given at once is written without a promise round trip.
  */
-export type RequestHandler = (attributes: PolicyAttributes, log: Logger) => HandlerResult | Promise<HandlerResult>;
+export type RequestHandler<State = unknown> = (
+  attributes: PolicyAttributes,
+  connection: RequestContext<State>,
+) => HandlerResult | Promise<HandlerResult>;
 
-export interface ServerOptions {
+/**
+ * The connection a request came on, as its handler sees it: the connection's logger, and a slot
+ * for what the handler keeps between that connection's requests (the daemon keeps the message
+ * being received: Postfix sends one message's requests over one connection, POSTFIX-FACTS 2).
+ */
+export interface RequestContext<State> {
+  readonly log: Logger;
+  state: State | undefined;
+  /** True once no more requests can come on this connection (the peer shut down, or it closed). */
+  readonly ended: boolean;
+}
+
+export interface ServerOptions<State = unknown> {
   listen: ListenAddress;
   listenMode: number;
   listenAllow: readonly Network[];
   maxConnections: number;
   logger: Logger;
-  handle: RequestHandler;
+  handle: RequestHandler<State>;
+  /** Called once per connection when no more requests can come on it (its replies may still be due). */
+  connectionEnded?: (connection: RequestContext<State>) => void;
   /** Overridable for tests; defaults from LIMITS. */
   idleTimeoutMs?: number;
   requestReadTimeoutMs?: number;
@@ -71,24 +88,29 @@ function replyBytes(action: string): Buffer {
 
 let connectionCounter = 0;
 
-class Connection {
+class Connection<State> implements RequestContext<State> {
   private readonly decoder = new PolicyDecoder();
   private readonly queue: Slot[] = [];
   private readTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private draining = false;
+  state: State | undefined = undefined;
+  ended = false;
 
   constructor(
     readonly socket: net.Socket,
     readonly log: Logger,
-    private readonly server: ServerCore,
+    private readonly server: ServerCore<State>,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.maybeResume());
     // The server is half-open capable: a peer that sends its requests and shuts down its
     // sending side (printf … | nc) still gets every answer before the connection closes.
-    socket.on('end', () => this.drain());
+    socket.on('end', () => {
+      this.end();
+      this.drain();
+    });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.log.debug({ err_code: error.code }, 'connection error');
     });
@@ -121,7 +143,7 @@ class Connection {
       }
       const slot: Slot = {};
       this.queue.push(slot);
-      const answer = this.server.handle(event.attributes, this.log);
+      const answer = this.server.handle(event.attributes, this);
       if (answer instanceof Promise) {
         answer
           .catch((error: unknown) => this.failed(error))
@@ -212,22 +234,30 @@ class Connection {
   private onClose(): void {
     this.closing = true;
     this.clearReadTimer();
+    this.end();
     this.server.forget(this);
+  }
+
+  /** No more requests can come: tell the handler, once. */
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.server.connectionEnded(this);
   }
 }
 
 /** The state shared by a server's connections. */
-class ServerCore {
+class ServerCore<State> {
   readonly stats: ServerStats = { open: 0, accepted: 0, refused: 0, evicted: 0, protocolErrors: 0 };
   /** Ordered by last activity: the first entry is the longest idle. */
-  private readonly connections = new Map<Connection, true>();
+  private readonly connections = new Map<Connection<State>, true>();
   private closed: (() => void) | undefined;
   listenAllow: readonly Network[];
   maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly requestReadTimeoutMs: number;
 
-  constructor(private readonly options: ServerOptions) {
+  constructor(private readonly options: ServerOptions<State>) {
     this.listenAllow = options.listenAllow;
     this.maxConnections = options.maxConnections;
     this.idleTimeoutMs = options.idleTimeoutMs ?? LIMITS.idleTimeoutMs;
@@ -235,11 +265,19 @@ class ServerCore {
   }
 
   /** The handler's answer; a handler that throws gets the same treatment as one whose promise rejects. */
-  handle(attributes: PolicyAttributes, log: Logger): HandlerResult | Promise<HandlerResult> {
+  handle(attributes: PolicyAttributes, connection: RequestContext<State>): HandlerResult | Promise<HandlerResult> {
     try {
-      return this.options.handle(attributes, log);
+      return this.options.handle(attributes, connection);
     } catch (error) {
       return Promise.reject(error);
+    }
+  }
+
+  connectionEnded(connection: RequestContext<State>): void {
+    try {
+      this.options.connectionEnded?.(connection);
+    } catch (error) {
+      connection.log.error({ err: error }, 'connection end handler failed');
     }
   }
 
@@ -261,7 +299,7 @@ class ServerCore {
     }
     if (this.connections.size >= this.maxConnections) this.evictOne();
     const id = ++connectionCounter;
-    const connection = new Connection(
+    const connection = new Connection<State>(
       socket,
       log.child({ conn: id, ...(isTcp ? { peer: `${peer}:${socket.remotePort ?? 0}` } : {}) }),
       this,
@@ -276,7 +314,7 @@ class ServerCore {
    * needs to (POSTFIX-FACTS 2), whereas refusing the newcomer would stall a live SMTP session.
    */
   private evictOne(): void {
-    let victim: Connection | undefined;
+    let victim: Connection<State> | undefined;
     for (const connection of this.connections.keys()) {
       if (!connection.busy) {
         victim = connection;
@@ -291,7 +329,7 @@ class ServerCore {
     victim.destroy();
   }
 
-  touch(connection: Connection): void {
+  touch(connection: Connection<State>): void {
     connection.lastActive = performance.now();
     this.connections.delete(connection);
     this.connections.set(connection, true);
@@ -311,7 +349,7 @@ class ServerCore {
     }
   }
 
-  forget(connection: Connection): void {
+  forget(connection: Connection<State>): void {
     this.connections.delete(connection);
     this.stats.open = this.connections.size;
     if (this.closed && this.connections.size === 0) this.closed();
@@ -336,8 +374,8 @@ function removeStaleSocket(path: string): void {
 }
 
 /** Start listening; resolves once bound. */
-export async function startPolicyServer(options: ServerOptions): Promise<PolicyServer> {
-  const core = new ServerCore(options);
+export async function startPolicyServer<State>(options: ServerOptions<State>): Promise<PolicyServer> {
+  const core = new ServerCore<State>(options);
   const isTcp = options.listen.kind === 'tcp';
   const server = net.createServer({ allowHalfOpen: true }, (socket) => core.accept(socket, isTcp));
   server.maxConnections = LIMITS.maxConnectionsCeiling;

@@ -54,6 +54,44 @@ t.test('Authentication-Results is prepended once per message, however many recip
   t.equal(await monitor.client.ask({ client_address: '203.0.113.9', instance: 'm5' }), 'PREPEND Authentication-Results: mx.example.org; iprev=permerror policy.iprev=203.0.113.9');
 });
 
+t.test('a message goes on over a new connection when Postfix reconnects in the middle of it', async (t) => {
+  // Postfix closes a policy connection after smtpd_policy_service_max_idle / max_ttl and opens
+  // a new one for the next request (POSTFIX-FACTS 2), possibly between two recipients.
+  const { daemon, client, lines } = await start(t, 'mode = soft\nauthres_header = yes\nauthserv_id = mx.example.org\n');
+  const message = { client_address: '203.0.113.5', helo_name: 'mail.example.com', instance: 'r1' };
+  t.equal(await client.ask({ ...message, recipient: 'a@example.org' }), 'PREPEND Authentication-Results: mx.example.org; iprev=pass policy.iprev=203.0.113.5 (mail.example.com)');
+  // Another smtpd's connection, busy with its own message meanwhile, is not disturbed.
+  const other = await PolicyClient.connect({ port: daemon.port ?? 0 });
+  t.teardown(() => other.close());
+  t.equal(await other.ask({ client_address: '203.0.113.5', helo_name: 'mail.example.com', instance: 'o1' }), 'PREPEND Authentication-Results: mx.example.org; iprev=pass policy.iprev=203.0.113.5 (mail.example.com)');
+  client.close();
+  while (daemon.serverStats.open > 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  const again = await PolicyClient.connect({ port: daemon.port ?? 0 });
+  t.teardown(() => again.close());
+  t.equal(await again.ask({ ...message, recipient: 'b@example.org' }), 'DUNNO', 'no second header for the same message');
+  t.equal(await again.ask({ ...message, recipient: 'c@example.org' }), 'DUNNO');
+  t.equal(await other.ask({ client_address: '203.0.113.5', helo_name: 'mail.example.com', instance: 'o1', recipient: 'x@example.org' }), 'DUNNO');
+  t.equal(await again.ask({ ...message, client_address: '203.0.113.6', recipient: 'd@example.org' }), '450 4.7.25 cannot find your hostname, [203.0.113.6]', 'the same instance from another client is another message');
+  t.same(
+    decisions(lines).map((line) => [line.instance, line.client_address]),
+    [
+      ['r1', '203.0.113.5'],
+      ['o1', '203.0.113.5'],
+      ['r1', '203.0.113.6'],
+    ],
+    'each message logged once',
+  );
+});
+
+t.test('a reload forgets the verdicts given to open messages', async (t) => {
+  const { daemon, client, lines } = await start(t, 'mode = soft\n');
+  const message = { client_address: '203.0.113.6', helo_name: 'wrong.example.com', instance: 'z1' };
+  t.equal(await client.ask(message), '450 4.7.25 cannot find your hostname, [203.0.113.6]');
+  daemon.reload(parseConfig('listen = 127.0.0.1:0\nskip_networks =\nmode = monitor\n', 'beyond.conf'));
+  t.equal(await client.ask({ ...message, recipient: 'b@example.org' }), 'WARN fcrdns-policyd mismatch: cannot find your hostname, [203.0.113.6]', 'judged again under the new configuration');
+  t.equal(decisions(lines).length, 2);
+});
+
 t.test('generic names get their own class and action', async (t) => {
   const { client, lines } = await start(t, 'mode = strict\ngeneric_action = reject\n');
   t.equal(await client.ask({ client_address: '203.0.113.7', helo_name: '203-0-113-7.dyn.example.net' }), '550 5.7.1 your reverse hostname looks generic or dynamic, [203.0.113.7]');
