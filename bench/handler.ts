@@ -38,7 +38,7 @@ if (process.env.FCRDNS_HANDLER_BENCH_CHILD !== '1') {
 
 const REQUESTS = option('--requests', 50_000);
 const ROUNDS = option('--rounds', 40);
-const POOL = 3000;
+const POOL = Number(process.env.POOL ?? 3000);
 
 /** Every client passes FCrDNS: h<n>.example.com, answered from memory. */
 const ptr = new Map<string, string>();

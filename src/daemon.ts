@@ -9,7 +9,7 @@ import { LookupCache, type CacheSettings, type Clock } from './cache.js';
 import type { Config } from './config.js';
 import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadline, type DnsResolver } from './dns.js';
 import { knownIprev, lookupIprev, type IprevResult } from './iprev.js';
-import { parseClientIp, type ClientIp } from './ip.js';
+import { inNetworks, parseClientIp, type ClientIp, type Network } from './ip.js';
 import { LIMITS } from './limits.js';
 import { logDecision, outcomeFields, type Logger, type OutcomeFields } from './log.js';
 import { authenticationResults } from './authres.js';
@@ -19,29 +19,49 @@ import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
 import { parsePolicyRequest, type PolicyRequest } from './request.js';
-import { detachedCopy } from './text.js';
+import { detachedCopy, flatCopy } from './text.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type RequestContext, type ServerOptions, type ServerStats } from './server.js';
 
-/** What the daemon concluded about one client: the verdict, the reply, and the log's outcome fields. */
-interface Judgement {
+/**
+ * What the daemon concluded about one client: the verdict, the reply, and (as OutcomeFields)
+ * the log's outcome fields. Flat, so answering from it reads one object.
+ */
+interface Judgement extends OutcomeFields {
   readonly verdict: Verdict;
+  /** verdict.action, kept here too (see above). */
+  readonly action: Verdict['action'];
   readonly reply: string;
   /** The result as logged and counted: the iprev class, or `generic`. */
   readonly resultLabel: string;
-  readonly log: OutcomeFields;
 }
 
-/** A judgement kept for the client's next request, with what it was valid for. */
-interface RememberedJudgement extends Judgement {
-  readonly heloName: string;
-  readonly config: Config;
-  readonly cache: LookupCache;
+/**
+ * A client address as the daemon knows it: the parsed address, and what is worked out for it
+ * and reused by its next requests, all in one object. A request answered from the cache reads
+ * memory nobody touched since that client's last request, and on these machines each cold
+ * object costs more than the decision itself: one record per client instead of a parse cache,
+ * a judgement table and a membership table is what keeps that small.
+ */
+interface KnownClient extends ClientIp {
+  /** The skip_networks list `inSkipNetworks` was worked out for. */
+  skipNetworks: readonly Network[] | undefined;
+  inSkipNetworks: boolean;
+  /**
+   * The client's last judgement, reused while every DNS answer it rests on is fresh, and what it
+   * holds for (kept here rather than with the judgement, so checking it reads this object and
+   * the HELO name, and the judgement's own memory can be fetched meanwhile).
+   */
+  judgement: Judgement | undefined;
+  /** The HELO name it was made for (a flat copy). */
+  judgedHelo: string;
+  judgedConfig: Config | undefined;
+  judgedCache: LookupCache | undefined;
   /** The cache's clear() count when the answers were read. */
-  readonly generation: number;
+  judgedGeneration: number;
   /** When the first of the answers it rests on expires (the cache's clock). */
-  readonly expiresAt: number;
+  judgedUntil: number;
   /** How many cached answers it rests on (counted as cache hits each time it is reused). */
-  readonly answers: number;
+  judgedAnswers: number;
 }
 
 /**
@@ -143,18 +163,46 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     ...(deps.clock ? { perf: deps.clock } : {}),
   });
   /**
-   * Parsed client addresses, one ClientIp per address: parsing IPv6 text is dear (a tenth of a
-   * cached request), and the reverse name and generic-name forms built from it are remembered
-   * per ClientIp object.
+   * Clients by address as received, one KnownClient each: parsing IPv6 text is dear (a tenth of
+   * a cached request), the reverse name and generic-name forms built from it are remembered per
+   * client object, and so is its last judgement. Bounded first in, first out: a Map lookup is
+   * all a known client costs (an LRU's bookkeeping touched five more places in memory per
+   * request), and a busy client pushed out is parsed again and judged from the DNS cache.
    */
-  const clients = new LRUCache<string, ClientIp>({ max: LIMITS.parsedClientsSize });
-  const parseClient = (text: string): ClientIp | undefined => {
-    let client = clients.get(text);
-    if (client === undefined) {
-      client = parseClientIp(text);
-      if (client) clients.set(detachedCopy(text), client);
+  const clients = new Map<string, KnownClient>();
+  const parseClient = (text: string): KnownClient | undefined => {
+    const known = clients.get(text);
+    if (known !== undefined) return known;
+    const ip = parseClientIp(text);
+    if (!ip) return undefined;
+    const client: KnownClient = {
+      text: ip.text,
+      family: ip.family,
+      parsed: ip.parsed,
+      skipNetworks: undefined,
+      inSkipNetworks: false,
+      judgement: undefined,
+      judgedHelo: '',
+      judgedConfig: undefined,
+      judgedCache: undefined,
+      judgedGeneration: -1,
+      judgedUntil: Number.NEGATIVE_INFINITY,
+      judgedAnswers: 0,
+    };
+    if (clients.size >= LIMITS.parsedClientsSize) {
+      const oldest = clients.keys().next();
+      if (!oldest.done) clients.delete(oldest.value);
     }
+    clients.set(flatCopy(text), client);
     return client;
+  };
+  /** skip_networks membership, worked out once per client and list. */
+  const inSkipNetworks = (client: KnownClient, networks: readonly Network[]): boolean => {
+    if (client.skipNetworks !== networks) {
+      client.inSkipNetworks = inNetworks(client, networks);
+      client.skipNetworks = networks;
+    }
+    return client.inSkipNetworks;
   };
   const natWatch = { seen: 0, skipped: 0, lastWarning: Number.NEGATIVE_INFINITY };
 
@@ -173,14 +221,6 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     natWatch.seen = 0;
     natWatch.skipped = 0;
   };
-
-  /**
-   * Each client's last judgement, reused while every DNS answer it rests on is fresh: most mail
-   * comes from senders seen minutes ago, and their next request is then answered without
-   * reading the cache again or re-deciding. Valid only for the same HELO name, configuration
-   * and cache; kept per parsed client, so it is bounded by LIMITS.parsedClientsSize.
-   */
-  const judgements = new WeakMap<ClientIp, RememberedJudgement>();
 
   /** Judge a classified client: generic name, pass_names, the verdict, its reply and log fields. */
   const judge = (request: PolicyRequest, result: IprevResult, helo: HeloStatus, current: Config, policy: PolicySettings): Judgement => {
@@ -204,11 +244,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
         : undefined;
     const reply = header === undefined ? verdict.reply : `PREPEND ${header}`;
     const resultLabel = generic ? 'generic' : result.result;
-    return {
-      verdict,
-      reply,
-      resultLabel,
-      log: outcomeFields({
+    const { json } = outcomeFields({
         result: resultLabel,
         temperrorStage: result.temperrorStage,
         ptr: result.ptr,
@@ -222,23 +258,24 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
           decided_by: verdict.decidedBy,
           ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
         },
-      }),
-    };
+      });
+    return { verdict, action: verdict.action, reply, resultLabel, json };
   };
 
   /** The client's judgement from answers already cached, or undefined when DNS must be asked. */
-  const judgeFromCache = (request: PolicyRequest, current: Config, policy: PolicySettings): Judgement | undefined => {
+  const judgeFromCache = (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Judgement | undefined => {
     const lookups = cache;
-    const remembered = judgements.get(request.client);
+    const client = request.client;
+    const remembered = client.judgement;
     if (
       remembered !== undefined &&
-      remembered.heloName === request.heloName &&
-      remembered.config === current &&
-      remembered.cache === lookups &&
-      remembered.generation === lookups.generation &&
-      lookups.now() < remembered.expiresAt
+      client.judgedHelo === request.heloName &&
+      client.judgedConfig === current &&
+      client.judgedCache === lookups &&
+      client.judgedGeneration === lookups.generation &&
+      lookups.now() < client.judgedUntil
     ) {
-      lookups.countHits(remembered.answers);
+      lookups.countHits(client.judgedAnswers);
       return remembered;
     }
     const known = lookups.known();
@@ -254,20 +291,18 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (!helo) return undefined;
     const answers = known.commit();
     const judgement = judge(request, result, helo, current, policy);
-    judgements.set(request.client, {
-      ...judgement,
-      heloName: detachedCopy(request.heloName),
-      config: current,
-      cache: lookups,
-      generation: lookups.generation,
-      expiresAt: known.expiresAt(),
-      answers,
-    });
+    client.judgement = judgement;
+    client.judgedHelo = flatCopy(request.heloName);
+    client.judgedConfig = current;
+    client.judgedCache = lookups;
+    client.judgedGeneration = lookups.generation;
+    client.judgedUntil = known.expiresAt();
+    client.judgedAnswers = answers;
     return judgement;
   };
 
   /** The verdict already given to this message (instance) from this client, if any. */
-  const messageVerdict = (request: PolicyRequest, connection: RequestContext<MessageVerdict>, current: Config): Verdict | undefined => {
+  const messageVerdict = (request: PolicyRequest<KnownClient>, connection: RequestContext<MessageVerdict>, current: Config): Verdict | undefined => {
     const { instance } = request;
     if (instance === '') return undefined;
     const clientText = request.client.text;
@@ -283,13 +318,13 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
 
   const handle = (attributes: PolicyAttributes, connection: RequestContext<MessageVerdict>): HandlerResult | Promise<HandlerResult> => {
     const started = performance.now();
-    const parsed = parsePolicyRequest(attributes, parseClient);
+    const parsed = parsePolicyRequest<KnownClient>(attributes, parseClient);
     if (!parsed.ok) return { trouble: parsed.problem };
     const request = parsed.request;
     const current = config;
     const policy = currentPolicy;
 
-    const exemption = findExemption(request, current);
+    const exemption = findExemption(request, current, inSkipNetworks);
     noteNetworkSkip(exemption === 'skip_network');
     if (exemption) {
       logDecision(connection.log, request, EXEMPTED[exemption], false, performance.now() - started);
@@ -312,7 +347,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   };
 
   /** Ask DNS (through the cache) for what is missing, then judge. */
-  const judgeWithLookups = async (request: PolicyRequest, current: Config, policy: PolicySettings): Promise<{ judgement: Judgement; cached: boolean }> => {
+  const judgeWithLookups = async (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Promise<{ judgement: Judgement; cached: boolean }> => {
     const lookups = cache.forRequest();
     const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
     const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
@@ -342,8 +377,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       // Answered after the connection ended (its DNS took a while): keep it for the reconnect.
       if (connection.ended) endedMessages.set(message.instance, message);
     }
-    metrics.decision(current.check, judgement.resultLabel, judgement.verdict.action);
-    logDecision(log, request, judgement.log, cached, performance.now() - started);
+    metrics.decision(current.check, judgement.resultLabel, judgement.action);
+    logDecision(log, request, judgement, cached, performance.now() - started);
     return { reply: judgement.reply };
   };
 

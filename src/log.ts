@@ -4,6 +4,7 @@
  */
 import pino from 'pino';
 import type { LogLevel } from './config.js';
+import { flatCopy } from './text.js';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
@@ -259,7 +260,9 @@ export function outcomeFields(parts: OutcomeParts): OutcomeFields {
     action: parts.action,
     reply: parts.reply,
   };
-  return { json: JSON.stringify(fields).slice(1, -1) };
+  // A flat string: kept per judgement and copied into a line per request (a slice of the
+  // serialisation would be two objects to fetch each time).
+  return { json: flatCopy(JSON.stringify(fields).slice(1, -1)) };
 }
 
 const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;

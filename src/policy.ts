@@ -198,14 +198,16 @@ function isPassRecipient(recipient: string, localParts: readonly string[]): bool
  * admin (RFC 5321 §4.5.1), SASL-authenticated clients, and clients in skip_networks (a client
  * behind NAT or a proxy cannot be judged by its address).
  */
-export function findExemption(
-  request: { client: ClientIp; recipient: string; saslUsername: string },
+export function findExemption<Client extends ClientIp>(
+  request: { client: Client; recipient: string; saslUsername: string },
   settings: ExemptionSettings,
+  /** Membership test for skip_networks (the daemon remembers it per client). */
+  inSkipNetworks: (client: Client, networks: readonly Network[]) => boolean = inNetworks,
 ): Exemption | undefined {
   if (settings.passRecipients.length > 0 && request.recipient !== '' && isPassRecipient(request.recipient, settings.passRecipients)) {
     return 'pass_recipient';
   }
   if (settings.skipAuthenticated && request.saslUsername !== '') return 'authenticated';
-  if (inNetworks(request.client, settings.skipNetworks)) return 'skip_network';
+  if (inSkipNetworks(request.client, settings.skipNetworks)) return 'skip_network';
   return undefined;
 }

@@ -11,8 +11,9 @@ import { LIMITS } from './limits.js';
  * were cut from (src/text.ts): whatever is kept after the request is answered (cache keys,
  * per-message memory) is copied with detachedCopy() first.
  */
-export interface PolicyRequest {
-  readonly client: ClientIp;
+export interface PolicyRequest<Client extends ClientIp = ClientIp> {
+  /** The parsed client address (the daemon's own record of it, which is a ClientIp too). */
+  readonly client: Client;
   /** Exactly as received, for logs only (length-bounded). */
   readonly clientAddress: string;
   readonly heloName: string;
@@ -23,7 +24,7 @@ export interface PolicyRequest {
   readonly recipient: string;
 }
 
-export type RequestParse = { ok: true; request: PolicyRequest } | { ok: false; problem: string };
+export type RequestParse<Client extends ClientIp = ClientIp> = { ok: true; request: PolicyRequest<Client> } | { ok: false; problem: string };
 
 /** Bound a peer-supplied string before it is kept or logged. */
 export function bounded(value: string | undefined): string {
@@ -35,10 +36,10 @@ export function bounded(value: string | undefined): string {
  * Validate one request: it must be `request=smtpd_access_policy` with a parsable client_address.
  * `parseClient` may remember addresses it has parsed (the daemon does, per client).
  */
-export function parsePolicyRequest(
+export function parsePolicyRequest<Client extends ClientIp = ClientIp>(
   attributes: PolicyAttributes,
-  parseClient: (text: string) => ClientIp | undefined = parseClientIp,
-): RequestParse {
+  parseClient: (text: string) => Client | undefined = parseClientIp as (text: string) => Client | undefined,
+): RequestParse<Client> {
   const type = attributes.get('request');
   if (type === undefined) return { ok: false, problem: 'missing "request" attribute' };
   // SMTPD_POLICY_README: the only request type Postfix sends.

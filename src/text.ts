@@ -16,3 +16,14 @@
 export function detachedCopy(value: string): string {
   return ` ${value}`.slice(1);
 }
+
+/**
+ * A detachedCopy that is one flat string, for strings kept to be compared with later requests'
+ * (map keys, a client's HELO name): a slice would make each comparison read two objects, and
+ * cold memory is what a cached request mostly waits on. JSON's round trip always builds a new
+ * flat string with the same characters (lone surrogates included, ES2019); it costs three
+ * times detachedCopy, and is only paid when something new is kept.
+ */
+export function flatCopy(value: string): string {
+  return JSON.parse(JSON.stringify(value)) as string;
+}
