@@ -2,7 +2,7 @@
  * Turns decoded attributes into a validated policy request. Anything Postfix would never
  * send is "trouble" (SMTPD_POLICY_README): the caller logs it and hangs up without replying.
  */
-import type { PolicyAttributes } from './protocol.js';
+import { AttributeNames, pickAttributes, type PolicyAttributes } from './protocol.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
 
@@ -32,6 +32,18 @@ export function bounded(value: string | undefined): string {
   return value.length > LIMITS.maxLogFieldChars ? `${value.slice(0, LIMITS.maxLogFieldChars)}…` : value;
 }
 
+/** The attributes a request is made of, read in one pass (their indexes below). */
+const ATTRIBUTES = new AttributeNames([
+  'request',
+  'client_address',
+  'helo_name',
+  'instance',
+  'queue_id',
+  'protocol_state',
+  'sasl_username',
+  'recipient',
+]);
+
 /**
  * Validate one request: it must be `request=smtpd_access_policy` with a parsable client_address.
  * `parseClient` may remember addresses it has parsed (the daemon does, per client).
@@ -40,11 +52,12 @@ export function parsePolicyRequest<Client extends ClientIp = ClientIp>(
   attributes: PolicyAttributes,
   parseClient: (text: string) => Client | undefined = parseClientIp as (text: string) => Client | undefined,
 ): RequestParse<Client> {
-  const type = attributes.get('request');
+  const values = pickAttributes(attributes, ATTRIBUTES);
+  const type = values[0];
   if (type === undefined) return { ok: false, problem: 'missing "request" attribute' };
   // SMTPD_POLICY_README: the only request type Postfix sends.
   if (type !== 'smtpd_access_policy') return { ok: false, problem: 'unknown request type' };
-  const address = attributes.get('client_address');
+  const address = values[1];
   if (address === undefined || address === '') return { ok: false, problem: 'missing client_address' };
   const client = parseClient(address);
   if (!client) return { ok: false, problem: 'unparsable client_address' };
@@ -53,12 +66,12 @@ export function parsePolicyRequest<Client extends ClientIp = ClientIp>(
     request: {
       client,
       clientAddress: bounded(address),
-      heloName: bounded(attributes.get('helo_name')),
-      instance: bounded(attributes.get('instance')),
-      queueId: bounded(attributes.get('queue_id')),
-      protocolState: bounded(attributes.get('protocol_state')),
-      saslUsername: bounded(attributes.get('sasl_username')),
-      recipient: bounded(attributes.get('recipient')),
+      heloName: bounded(values[2]),
+      instance: bounded(values[3]),
+      queueId: bounded(values[4]),
+      protocolState: bounded(values[5]),
+      saslUsername: bounded(values[6]),
+      recipient: bounded(values[7]),
     },
   };
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { LIMITS } from '../src/limits.js';
-import { PolicyDecoder, encodeReply, type DecodeEvent } from '../src/protocol.js';
+import { AttributeNames, PolicyDecoder, encodeReply, pickAttributes, type DecodeEvent } from '../src/protocol.js';
 
 const REQUEST =
   'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.5\n' +
@@ -76,6 +76,22 @@ t.test('a name inside another name or inside a value is not taken for the attrib
   t.equal(two?.get('sasl_sender'), 's@example.com');
   t.equal(two?.get('client_name'), undefined);
   t.equal(two?.get('sasl_username'), undefined);
+});
+
+t.test('picking several attributes in one pass gives what get() gives, on the text and the byte path', async (t) => {
+  const names = new AttributeNames(['client_address', 'sender', 'client_name', 'sasl_sender', 'ccert_subject', 'instance', 'helo_name']);
+  const text = 'sasl_sender=x\nccert_subject=CN=client_address=192.0.2.99\nreverse_client_name=r.example\nclient_address=192.0.2.1\n' +
+    'instance=a.1\ninstance=a.2\nhelo_name=\n\n';
+  const whole = decodeAll([Buffer.from(text)]);
+  // Split mid-line and with a UTF-8 value: the byte path (a Map) answers.
+  const split = decodeAll([Buffer.from(text.slice(0, 20)), Buffer.from(text.slice(20).replace('r.example', 'r\u00e9.example'))]);
+  for (const [path, events] of [['text', whole], ['bytes', split]] as const) {
+    const event = events[0];
+    if (event?.kind !== 'request') throw new Error('expected a request');
+    const picked = pickAttributes(event.attributes, names);
+    t.same(picked, names.names.map((name) => event.attributes.get(name)), `${path}: same as get()`);
+    t.same(picked, ['192.0.2.1', undefined, undefined, 'x', 'CN=client_address=192.0.2.99', 'a.2', ''], `${path}: values`);
+  }
 });
 
 t.test('values may contain "=" and UTF-8; empty values are kept', async (t) => {
