@@ -42,6 +42,8 @@ const REQUESTS: RequestFields[] = [
   { clientAddress: '192.0.2.1', heloName: 'mail.example.com', instance: 'a1b2.5f8e1e7c.c9ad4.0', queueId: '', protocolState: 'RCPT' },
   // Every character JSON must escape, non-ASCII, and strings past pino's 42-character fast path.
   { clientAddress: '2001:db8::1', heloName: 'h"e\\l\u0001o\n\t\u007f', instance: 'bücher-€', queueId: 'x'.repeat(300), protocolState: `"${'\\'.repeat(50)}"` },
+  // One character JSON escapes at the very start or end of an otherwise plain value, and U+2028.
+  { clientAddress: '192.0.2.1', heloName: '"mail.example.com', instance: 'a1b2.0\\', queueId: '\u001f', protocolState: 'RCPT\u2028' },
 ];
 
 t.test("logDecision writes exactly the line pino's logger.info writes", async (t) => {
@@ -50,11 +52,12 @@ t.test("logDecision writes exactly the line pino's logger.info writes", async (t
       for (const cached of [true, false]) {
         const ours = capture();
         const pinos = capture();
-        logDecision(ours.logger, request, outcome, cached, 0.1234567);
-        pinos.logger.info(decisionFields(request, outcome, cached, 0.1234567), 'decision');
+        const durationMs = cached ? 0.1234567 : 12.5;
+        logDecision(ours.logger, request, outcome, cached, durationMs);
+        pinos.logger.info(decisionFields(request, outcome, cached, durationMs), 'decision');
         t.equal(ours.lines.length, 1);
         t.equal(withoutTime(ours.lines[0] ?? ''), withoutTime(pinos.lines[0] ?? ''));
-        t.match(JSON.parse(ours.lines[0] ?? '{}'), { level: 'info', name: 'fcrdns-policyd', conn: 7, msg: 'decision', duration_ms: 0.123 });
+        t.match(JSON.parse(ours.lines[0] ?? '{}'), { level: 'info', name: 'fcrdns-policyd', conn: 7, msg: 'decision', duration_ms: cached ? 0.123 : 12.5 });
       }
     }
   }
