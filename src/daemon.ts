@@ -18,7 +18,7 @@ import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
-import { parsePolicyRequest, type PolicyRequest } from './request.js';
+import { detachedRequest, parsePolicyRequest, type PolicyRequest } from './request.js';
 import { detachedCopy, flatCopy } from './text.js';
 import { startPolicyServer, type HandlerResult, type PolicyServer, type RequestContext, type ServerOptions, type ServerStats } from './server.js';
 
@@ -343,7 +343,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     // Fast path: every answer already cached, nothing to wait for (and no promise either).
     const judgement = judgeFromCache(request, current, policy);
     if (judgement) return answer(request, current, connection, judgement, true, started);
-    return judgeWithLookups(request, current, policy).then(({ judgement, cached }) => answer(request, current, connection, judgement, cached, started));
+    const waiting = detachedRequest(request);
+    return judgeWithLookups(waiting, current, policy).then(({ judgement, cached }) => answer(waiting, current, connection, judgement, cached, started));
   };
 
   /** Ask DNS (through the cache) for what is missing, then judge. */

@@ -111,6 +111,9 @@ export type DecodeEvent =
  * split as text, which is several times cheaper than converting every name and value apart.
  * Non-ASCII runs (SMTPUTF8 values) and a line split across chunks take the byte path.
  */
+/** A decoder's events between two pushes: none (never pushed to; push() starts a new array). */
+const NO_EVENTS: DecodeEvent[] = [];
+
 export class PolicyDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -118,7 +121,7 @@ export class PolicyDecoder {
   private attributes = new Map<string, string>();
   private requestBytes = 0;
   private failed = false;
-  private events: DecodeEvent[] = [];
+  private events: DecodeEvent[] = NO_EVENTS;
 
   /** True while part of a request has arrived but not its terminating empty line. */
   get hasPartialRequest(): boolean {
@@ -129,30 +132,38 @@ export class PolicyDecoder {
   push(chunk: Buffer): DecodeEvent[] {
     if (this.failed) return [];
     this.events = [];
+    this.decode(chunk);
+    // Handed over, not kept: a request waiting for DNS must not keep the text of its whole read
+    // alive through the decoder (every young-generation GC would copy it again).
+    const events = this.events;
+    this.events = NO_EVENTS;
+    return events;
+  }
+
+  private decode(chunk: Buffer): void {
     let start = 0;
     if (this.pendingBytes > 0) {
       // Finish the line an earlier chunk began.
       const newline = chunk.indexOf(LF);
       if (newline === -1) {
         this.keepPartial(chunk, 0);
-        return this.events;
+        return;
       }
       this.pending.push(chunk.subarray(0, newline));
       const line = Buffer.concat(this.pending, this.pendingBytes + newline);
       this.pending = [];
       this.pendingBytes = 0;
-      if (!this.byteLine(line, 0, line.length)) return this.events;
+      if (!this.byteLine(line, 0, line.length)) return;
       start = newline + 1;
     }
     const lastNewline = chunk.lastIndexOf(LF);
     if (lastNewline >= start) {
       const run = start === 0 && lastNewline === chunk.length - 1 ? chunk : chunk.subarray(start, lastNewline + 1);
       const complete = isAscii(run) ? this.textLines(run.toString('latin1')) : this.byteLines(chunk, start, lastNewline + 1);
-      if (!complete) return this.events;
+      if (!complete) return;
       start = lastNewline + 1;
     }
     if (start < chunk.length) this.keepPartial(chunk, start);
-    return this.events;
   }
 
   /** Keep the start of a line whose LF has not arrived, within the line and request limits. */

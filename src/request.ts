@@ -5,6 +5,7 @@
 import { AttributeNames, pickAttributes, type PolicyAttributes } from './protocol.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
+import { detachedCopy } from './text.js';
 
 /**
  * One validated request. Its strings may share memory with the text of the whole read they
@@ -25,6 +26,23 @@ export interface PolicyRequest<Client extends ClientIp = ClientIp> {
 }
 
 export type RequestParse<Client extends ClientIp = ClientIp> = { ok: true; request: PolicyRequest<Client> } | { ok: false; problem: string };
+
+/**
+ * The request with its strings copied out of the read's text, for a request that waits for DNS:
+ * slices would keep the whole read alive (and copied by every young-generation GC) meanwhile.
+ */
+export function detachedRequest<Client extends ClientIp>(request: PolicyRequest<Client>): PolicyRequest<Client> {
+  return {
+    client: request.client,
+    clientAddress: detachedCopy(request.clientAddress),
+    heloName: detachedCopy(request.heloName),
+    instance: detachedCopy(request.instance),
+    queueId: detachedCopy(request.queueId),
+    protocolState: detachedCopy(request.protocolState),
+    saslUsername: detachedCopy(request.saslUsername),
+    recipient: detachedCopy(request.recipient),
+  };
+}
 
 /** Bound a peer-supplied string before it is kept or logged. */
 export function bounded(value: string | undefined): string {
