@@ -18,6 +18,15 @@ export interface ClientIp {
 }
 
 /**
+ * `::ffff:0:0/96`. ipaddr.js' own isIPv4MappedAddress() classifies the address against every
+ * special range it knows first, which was most of the cost of parsing a new client's address.
+ */
+function isIPv4Mapped(address: ipaddr.IPv6): boolean {
+  const { parts } = address;
+  return parts[0] === 0 && parts[1] === 0 && parts[2] === 0 && parts[3] === 0 && parts[4] === 0 && parts[5] === 0xffff;
+}
+
+/**
  * Parse a client address as Postfix sends it. `::ffff:a.b.c.d` is the IPv4 client
  * `a.b.c.d` (SPEC "What is checked"): its PTR lives in in-addr.arpa and its forward
  * record is an A record. Zone ids (`fe80::1%eth0`) and anything else non-numeric are refused.
@@ -31,8 +40,8 @@ export function parseClientIp(text: string): ClientIp | undefined {
     if (!DOTTED_QUAD.test(text)) return undefined;
     parsed = ipaddr.IPv4.parse(text);
   } else if (ipaddr.IPv6.isValid(text)) {
-    parsed = ipaddr.IPv6.parse(text);
-    if (parsed.isIPv4MappedAddress()) parsed = parsed.toIPv4Address();
+    const v6 = ipaddr.IPv6.parse(text);
+    parsed = isIPv4Mapped(v6) ? v6.toIPv4Address() : v6;
   } else {
     return undefined;
   }

@@ -22,6 +22,23 @@ t.test('reverse names', async (t) => {
   );
 });
 
+t.test('only ::ffff:0:0/96 is taken for an IPv4 client, as ipaddr.js classifies it', async (t) => {
+  for (const [text, family, canonical] of [
+    ['::ffff:192.0.2.1', 4, '192.0.2.1'],
+    ['::FFFF:c000:201', 4, '192.0.2.1'],
+    ['0:0:0:0:0:ffff:cb00:7105', 4, '203.0.113.5'],
+    ['::ffff:0:192.0.2.1', 6, '::ffff:0:c000:201'],
+    // ipaddr.js reads the deprecated IPv4-compatible form as IPv4-mapped (Postfix never sends it).
+    ['::192.0.2.1', 4, '192.0.2.1'],
+    ['64:ff9b::192.0.2.1', 6, '64:ff9b::c000:201'],
+    ['1::ffff:192.0.2.1', 6, '1::ffff:c000:201'],
+    ['::fffe:192.0.2.1', 6, '::fffe:c000:201'],
+  ] as const) {
+    const ip = parseClientIp(text);
+    t.match(ip, { family, text: canonical }, text);
+  }
+});
+
 t.test('pass: the PTR name resolves back to the client', async (t) => {
   const { result, queries } = await check('203.0.113.5', { ptr: { [V4_ARPA]: ['mail.example.com'] }, a: { 'mail.example.com': ['203.0.113.5'] } });
   t.equal(result.result, 'pass');
