@@ -42,16 +42,15 @@ interface Judgement extends OutcomeFields {
  * object costs more than the decision itself: one record per client instead of a parse cache,
  * a judgement table and a membership table is what keeps that small.
  */
-interface KnownClient extends ClientIp {
+interface KnownClient extends ClientIp, Mutable<Judgement> {
   /** The skip_networks list `inSkipNetworks` was worked out for. */
   skipNetworks: readonly Network[] | undefined;
   inSkipNetworks: boolean;
-  /**
-   * The client's last judgement, reused while every DNS answer it rests on is fresh, and what it
-   * holds for (kept here rather than with the judgement, so checking it reads this object and
-   * the HELO name, and the judgement's own memory can be fetched meanwhile).
+  /*
+   * The client's last judgement is the Judgement fields above, reused while every DNS answer it
+   * rests on is fresh, and what follows says what it holds for. In the record itself, not in
+   * an object of its own: that would be one more read of cold memory per request.
    */
-  judgement: Judgement | undefined;
   /** The HELO name it was made for (a flat copy). */
   judgedHelo: string;
   judgedConfig: Config | undefined;
@@ -63,6 +62,17 @@ interface KnownClient extends ClientIp {
   /** How many cached answers it rests on (counted as cache hits each time it is reused). */
   judgedAnswers: number;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The judgement fields of a client not judged yet (never answered from: judgedUntil is -Infinity). */
+const NOT_JUDGED: Judgement = {
+  verdict: { action: 'dunno', reply: 'DUNNO', decidedBy: 'iprev' },
+  action: 'dunno',
+  reply: 'DUNNO',
+  resultLabel: '',
+  json: '',
+};
 
 /**
  * A message judged on a connection: its later recipients get the same verdict. Postfix sends
@@ -181,7 +191,11 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       parsed: ip.parsed,
       skipNetworks: undefined,
       inSkipNetworks: false,
-      judgement: undefined,
+      verdict: NOT_JUDGED.verdict,
+      action: NOT_JUDGED.action,
+      reply: NOT_JUDGED.reply,
+      resultLabel: NOT_JUDGED.resultLabel,
+      json: NOT_JUDGED.json,
       judgedHelo: '',
       judgedConfig: undefined,
       judgedCache: undefined,
@@ -266,9 +280,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const judgeFromCache = (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Judgement | undefined => {
     const lookups = cache;
     const client = request.client;
-    const remembered = client.judgement;
     if (
-      remembered !== undefined &&
       client.judgedHelo === request.heloName &&
       client.judgedConfig === current &&
       client.judgedCache === lookups &&
@@ -276,7 +288,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       lookups.now() < client.judgedUntil
     ) {
       lookups.countHits(client.judgedAnswers);
-      return remembered;
+      return client;
     }
     const known = lookups.known();
     const result = knownIprev(request.client, known.answers, current.maxPtrNames);
@@ -291,7 +303,11 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (!helo) return undefined;
     const answers = known.commit();
     const judgement = judge(request, result, helo, current, policy);
-    client.judgement = judgement;
+    client.verdict = judgement.verdict;
+    client.action = judgement.action;
+    client.reply = judgement.reply;
+    client.resultLabel = judgement.resultLabel;
+    client.json = judgement.json;
     client.judgedHelo = flatCopy(request.heloName);
     client.judgedConfig = current;
     client.judgedCache = lookups;
