@@ -14,9 +14,11 @@ const result = await build({
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
-  // Some dependencies are CommonJS and call require(): give the ESM bundle one.
-  banner: { js: "import { createRequire as __fcrdnsCreateRequire } from 'node:module'; const require = __fcrdnsCreateRequire(import.meta.url);" },
+  // CommonJS: node starts it sooner than an ES module (44 against 48-82 ms over `node -e ''` to a
+  // first answer in bench/run.ts --only startup: no ESM loader, no ESM facade per
+  // built-in module, lazy compilation), and a copy installed on its own (the systemd unit, the
+  // Docker image) is read as what it is instead of by syntax detection.
+  format: 'cjs',
   define: { FCRDNS_VERSION: JSON.stringify(version) },
   legalComments: 'none',
   minifyWhitespace: true,
@@ -24,6 +26,8 @@ const result = await build({
   logLevel: 'warning',
 });
 mkdirSync('dist', { recursive: true });
+// The package is "type": "module"; the bundle beside this file is CommonJS.
+writeFileSync('dist/package.json', `${JSON.stringify({ type: 'commonjs' })}\n`);
 for (const file of result.outputFiles) {
   const temporary = `${file.path}.${process.pid}.tmp`;
   writeFileSync(temporary, file.contents, { mode: 0o755 });
