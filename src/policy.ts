@@ -189,8 +189,12 @@ function isPassRecipient(recipient: string, localParts: readonly string[]): bool
   // indexOf, not lastIndexOf: V8 runs String#lastIndexOf in its slow runtime path.
   let length = recipient.length;
   for (let at = recipient.indexOf('@'); at !== -1; at = recipient.indexOf('@', at + 1)) length = at;
-  // Most recipients match no local part by length alone: no copy, no lower-casing.
-  return localParts.some((part) => part.length === length && recipient.slice(0, length).toLowerCase() === part);
+  // Most recipients match no local part by length alone: no copy, no lower-casing (and a plain
+  // loop: a callback would be a closure allocated for every request).
+  for (const part of localParts) {
+    if (part.length === length && recipient.slice(0, length).toLowerCase() === part) return true;
+  }
+  return false;
 }
 
 /**
