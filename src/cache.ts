@@ -33,6 +33,10 @@ export interface Clock {
 /** lru-cache treats a TTL of 0 as "forever": a record with TTL 0 is kept 1 ms instead. */
 const MIN_TTL_MS = 1;
 
+/** Cache keys: the record type, a space, the name (load() and ttlFor() read them back). */
+const ptrKey = (name: string): string => `ptr ${name}`;
+const addressKey = (name: string, family: 4 | 6): string => `${family === 4 ? 'a' : 'aaaa'} ${name}`;
+
 export class LookupCache {
   private readonly cache: LRUCache<string, Outcome, undefined>;
   /**
@@ -95,8 +99,8 @@ export class LookupCache {
     };
     return {
       dns: {
-        lookupPtr: (name) => get(`ptr ${name}`) as Promise<PtrOutcome>,
-        lookupAddresses: (name, family) => get(`${family === 4 ? 'a' : 'aaaa'} ${name}`) as Promise<AddressOutcome>,
+        lookupPtr: (name) => get(ptrKey(name)) as Promise<PtrOutcome>,
+        lookupAddresses: (name, family) => get(addressKey(name, family)) as Promise<AddressOutcome>,
       },
       allCached: () => everyLookupCached,
     };
@@ -117,8 +121,8 @@ export class LookupCache {
     };
     return {
       answers: {
-        ptr: (name) => get(`ptr ${name}`) as PtrOutcome | undefined,
-        addresses: (name, family) => get(`${family === 4 ? 'a' : 'aaaa'} ${name}`) as AddressOutcome | undefined,
+        ptr: (name) => get(ptrKey(name)) as PtrOutcome | undefined,
+        addresses: (name, family) => get(addressKey(name, family)) as AddressOutcome | undefined,
       },
       commit: () => {
         this.stats.hits += keys.length;

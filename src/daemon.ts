@@ -191,11 +191,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       parsed: ip.parsed,
       skipNetworks: undefined,
       inSkipNetworks: false,
-      verdict: NOT_JUDGED.verdict,
-      action: NOT_JUDGED.action,
-      reply: NOT_JUDGED.reply,
-      resultLabel: NOT_JUDGED.resultLabel,
-      json: NOT_JUDGED.json,
+      ...NOT_JUDGED,
       judgedHelo: '',
       judgedConfig: undefined,
       judgedCache: undefined,
@@ -259,20 +255,20 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     const reply = header === undefined ? verdict.reply : `PREPEND ${header}`;
     const resultLabel = generic ? 'generic' : result.result;
     const { json } = outcomeFields({
-        result: resultLabel,
-        temperrorStage: result.temperrorStage,
-        ptr: result.ptr,
-        forward: result.forward,
-        action: verdict.action,
-        reply,
-        extra: {
-          helo,
-          ...(generic ? { generic: { name: generic.name, reason: generic.reason, detail: generic.detail } } : {}),
-          ...(passName ? { pass_name: passName } : {}),
-          decided_by: verdict.decidedBy,
-          ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
-        },
-      });
+      result: resultLabel,
+      temperrorStage: result.temperrorStage,
+      ptr: result.ptr,
+      forward: result.forward,
+      action: verdict.action,
+      reply,
+      extra: {
+        helo,
+        ...(generic ? { generic: { name: generic.name, reason: generic.reason, detail: generic.detail } } : {}),
+        ...(passName ? { pass_name: passName } : {}),
+        decided_by: verdict.decidedBy,
+        ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
+      },
+    });
     return { verdict, action: verdict.action, reply, resultLabel, json };
   };
 
@@ -291,23 +287,20 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       return client;
     }
     const known = lookups.known();
-    const result = knownIprev(request.client, known.answers, current.maxPtrNames);
+    const result = knownIprev(client, known.answers, current.maxPtrNames);
     if (!result) return undefined;
     let helo: HeloStatus | undefined;
-    const heloKnown = heloWithoutLookup(request.heloName, request.client, result.confirmedNames);
+    const heloKnown = heloWithoutLookup(request.heloName, client, result.confirmedNames);
     if (typeof heloKnown === 'string') helo = heloKnown;
     else {
-      const outcome = known.answers.addresses(heloKnown.lookup, request.client.family);
-      if (outcome) helo = heloFromLookup(outcome, request.client);
+      const outcome = known.answers.addresses(heloKnown.lookup, client.family);
+      if (outcome) helo = heloFromLookup(outcome, client);
     }
     if (!helo) return undefined;
     const answers = known.commit();
     const judgement = judge(request, result, helo, current, policy);
-    client.verdict = judgement.verdict;
-    client.action = judgement.action;
-    client.reply = judgement.reply;
-    client.resultLabel = judgement.resultLabel;
-    client.json = judgement.json;
+    // The record's Judgement fields become this judgement (the same properties: its shape stays).
+    Object.assign(client, judgement);
     client.judgedHelo = flatCopy(request.heloName);
     client.judgedConfig = current;
     client.judgedCache = lookups;

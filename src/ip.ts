@@ -100,21 +100,14 @@ export function parseNetwork(text: string): Network | undefined {
   }
 }
 
-/** Answers already worked out, per parsed client and network list (the daemon reuses both). */
-const memberships = new WeakMap<ClientIp, { networks: readonly Network[]; inside: boolean }>();
-
-/** True when the address lies in one of the networks (IPv4-mapped addresses match IPv4 networks). */
+/**
+ * True when the address lies in one of the networks (IPv4-mapped addresses match IPv4 networks).
+ * The daemon remembers the answer for skip_networks in its client record (src/daemon.ts).
+ */
 export function inNetworks(ip: ClientIp, networks: readonly Network[]): boolean {
-  const known = memberships.get(ip);
-  if (known?.networks === networks) return known.inside;
-  let inside = false;
   for (const network of networks) {
     const [base] = network.range;
-    if (base.kind() === ip.parsed.kind() && ip.parsed.match(network.range)) {
-      inside = true;
-      break;
-    }
+    if (base.kind() === ip.parsed.kind() && ip.parsed.match(network.range)) return true;
   }
-  memberships.set(ip, { networks, inside });
-  return inside;
+  return false;
 }

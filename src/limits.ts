@@ -51,7 +51,10 @@ export const LIMITS = {
    */
   heapBaseBytes: 64 * 1024 * 1024,
   heapBytesPerCacheEntry: 400,
-  /** Parsed client addresses remembered (under 1 KB each with their derived names; the hot set of senders). */
+  /**
+   * Client records remembered, first in first out: the parsed address, its skip_networks answer
+   * and last judgement (under 1 KB each with their derived names; the hot set of senders).
+   */
   parsedClientsSize: 4096,
   /** Decisions sampled before the "most clients are skipped: NAT?" warning is considered. */
   natWarningSample: 200,

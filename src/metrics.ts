@@ -31,8 +31,8 @@ export interface MetricSources {
 
 /** Start the endpoint; resolves once it listens. */
 export async function startMetrics(listen: { host: string; port: number }, sources: MetricSources, logger: Logger): Promise<Metrics> {
-  // Loaded only when metrics are on: it is the largest dependency and costs start-up time.
-  // Loaded only when metrics are on: node:http alone is a few ms of every start-up otherwise.
+  // Loaded only when metrics are on: prom-client is the largest dependency, and node:http alone
+  // is a few ms of every start-up.
   const [{ default: client }, { default: http }] = await Promise.all([import('prom-client'), import('node:http')]);
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'fcrdns_' });
