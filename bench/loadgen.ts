@@ -86,9 +86,10 @@ async function run(requests: number, indexOf: (i: number) => number, latencies: 
 }
 
 const indexOf = clientIndex(options.workload);
-if (options.warmup) await run(options.warmup, indexOf, undefined);
+// The warm-up's clients follow the measured ones, so a cold workload's measured clients stay new.
+if (options.warmup) await run(options.warmup, (i) => indexOf(options.requests + i), undefined);
 const latencies = new Float64Array(options.requests);
-const result = await run(options.requests, options.warmup ? (i) => indexOf(i) : indexOf, latencies);
+const result = await run(options.requests, indexOf, latencies);
 const sorted = Array.from(latencies).sort((a, b) => a - b);
 const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 process.stdout.write(

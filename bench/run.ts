@@ -34,8 +34,16 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const fmt = (values: number[], digits = 0) =>
   `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
-async function rawCares(resolver: string, concurrency: number, requests: number, workload: Workload): Promise<LoadResult> {
-  return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload }))) as LoadResult;
+async function rawCares(resolver: string, concurrency: number, requests: number, workload: Workload, warmup = 0): Promise<LoadResult> {
+  return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload, warmup }))) as LoadResult;
+}
+
+/** Baseline (c): the null server's codec plus the raw lookups, answering DUNNO (bench/floor-server.ts). */
+async function startFloorServer(resolver: string): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'floor-server.ts'), String(port), resolver], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child);
+  return { port, child };
 }
 
 async function startNullServer(): Promise<{ port: number; child: ChildProcess }> {
@@ -82,7 +90,12 @@ function machineCpu(): { busy: number; idle: number } {
  * daemon (by pid), unbound, knotd, and the rest (the load generator or the raw baseline, the
  * delay proxy, kernel work), plus the share of the two cores left idle.
  */
-async function withCpuShares<T extends object>(requests: number, daemonPid: number | undefined, measure: () => Promise<T>): Promise<T & { cpu: string }> {
+async function withCpuShares<T extends object>(
+  requests: number,
+  server: { name: string; pid: number | undefined } | undefined,
+  measure: () => Promise<T>,
+): Promise<T & { cpu: string }> {
+  const daemonPid = server?.pid;
   const names = ['unbound', 'knotd'];
   const before = { machine: machineCpu(), byName: cpuByName(names), daemon: daemonPid ? cpuSeconds(daemonPid) : undefined };
   const result = await measure();
@@ -94,7 +107,7 @@ async function withCpuShares<T extends object>(requests: number, daemonPid: numb
   const knot = (after.byName.knotd ?? 0) - (before.byName.knotd ?? 0);
   const daemon = after.daemon && before.daemon ? after.daemon.user + after.daemon.system - before.daemon.user - before.daemon.system : 0;
   const parts = [
-    ...(daemonPid ? [`daemon ${us(daemon)}`] : []),
+    ...(server ? [`${server.name} ${us(daemon)}`] : []),
     `unbound ${us(unbound)}`,
     `knotd ${us(knot)}`,
     `rest ${us(busy - daemon - unbound - knot)}`,
@@ -155,25 +168,40 @@ async function cold(name: string, delayMs: number): Promise<void> {
   const stack = await startStack({ delayMs });
   try {
     const requests = QUICK ? 5000 : delayMs ? 10_000 : 15_000;
+    // Each side first handles a few thousand other new clients, as a daemon that has been running
+    // for a while has: measured, a freshly started process is still compiling its hot code.
+    const warmup = QUICK ? 1000 : 3000;
     const daemon: Array<LoadResult & { cpu: string }> = [];
     const baseline: Array<LoadResult & { cpu: string }> = [];
+    const floor: Array<LoadResult & { cpu: string }> = [];
     for (let i = 0; i < RUNS; i++) {
       // Fresh IPs for each side and run, and an empty resolver cache: every request is cold.
+      const workload = (side: number): Workload => ({ kind: 'cold', offset: (3 * i + side) * (requests + warmup) });
       await stack.flush();
-      baseline.push(await withCpuShares(requests, undefined, () => rawCares(stack.resolver, 100, requests, { kind: 'cold', offset: (2 * i) * requests })));
+      baseline.push(await withCpuShares(requests + warmup, undefined, () => rawCares(stack.resolver, 100, requests, workload(0), warmup)));
+      await stack.flush();
+      const f = await startFloorServer(stack.resolver);
+      floor.push(await withCpuShares(requests + warmup, { name: 'floor server', pid: f.child.pid }, () => loadgen(f.port, 100, requests, workload(1), { warmup })));
+      await stop(f.child);
       await stack.flush();
       const d = await startShippedDaemon(stack.resolver);
-      daemon.push(await withCpuShares(requests, d.child.pid, () => loadgen(d.port, 100, requests, { kind: 'cold', offset: (2 * i + 1) * requests })));
+      daemon.push(await withCpuShares(requests + warmup, { name: 'daemon', pid: d.child.pid }, () => loadgen(d.port, 100, requests, workload(2), { warmup })));
       await stop(d.child);
     }
     const ratio = daemon.map((result, i) => result.rps / (baseline[i]?.rps ?? 1));
+    const floorRatio = floor.map((result, i) => result.rps / (baseline[i]?.rps ?? 1));
+    const daemonToFloor = daemon.map((result, i) => result.rps / (floor[i]?.rps ?? 1));
     say(
       `${name} C=100: daemon ${fmt(daemon.map((r) => r.rps))} req/s, raw c-ares ${fmt(baseline.map((r) => r.rps))} lookups/s, ratio ${fmt(ratio, 2)}; ` +
         `p50/p99 daemon ${median(daemon.map((r) => r.p50)).toFixed(1)}/${median(daemon.map((r) => r.p99)).toFixed(1)} ms, raw ${median(baseline.map((r) => r.p50)).toFixed(1)}/${median(baseline.map((r) => r.p99)).toFixed(1)} ms; ` +
         `errors ${daemon.reduce((a, r) => a + r.errors, 0)}; actions ${JSON.stringify(daemon[0]?.actions)}`,
     );
+    say(
+      `  floor (null server + the raw lookups, over the policy protocol) ${fmt(floor.map((r) => r.rps))} req/s: ` +
+        `floor/raw ${fmt(floorRatio, 2)}, daemon/floor ${fmt(daemonToFloor, 2)}`,
+    );
     // Where the two cores went in the last run of each side (rest: load generator or raw baseline, proxy, kernel).
-    say(`  CPU, daemon run: ${daemon.at(-1)?.cpu}; raw c-ares run: ${baseline.at(-1)?.cpu}`);
+    say(`  CPU, daemon run: ${daemon.at(-1)?.cpu}; floor run: ${floor.at(-1)?.cpu}; raw c-ares run: ${baseline.at(-1)?.cpu}`);
   } finally {
     await stack.stop();
   }
