@@ -1,4 +1,5 @@
 import t from 'tap';
+import ipaddr from 'ipaddr.js';
 import { directLookups } from '../src/dns.js';
 import { parseClientIp, reverseName } from '../src/ip.js';
 import { hostnameProblem, lookupIprev } from '../src/iprev.js';
@@ -36,6 +37,18 @@ t.test('only ::ffff:0:0/96 is taken for an IPv4 client, as ipaddr.js classifies 
   ] as const) {
     const ip = parseClientIp(text);
     t.match(ip, { family, text: canonical }, text);
+  }
+});
+
+t.test('an IPv6-shaped address is taken exactly when ipaddr.js holds it valid (one parse, no isValid)', async (t) => {
+  const texts = [
+    '2001:db8::25', '::', '::1', '1::', '2001:DB8:0:0:0:0:0:1', '1:2:3:4:5:6:7:8', '::ffff:192.0.2.1',
+    ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '12345::1', 'g::1', '2001:db8::25:', ':2001:db8::25',
+    '1:2:3:4:5:6:7::8', '::ffff:192.0.2.256', '::ffff:192.0.2', '1.2.3.4::', '::1.2.3.04', ':', '::.',
+  ];
+  for (const text of texts) {
+    const expected = ipaddr.IPv6.isValid(text) && /^[0-9a-fA-F:.]+$/.test(text);
+    t.equal(parseClientIp(text) !== undefined, expected, text);
   }
 });
 
