@@ -11,9 +11,10 @@
  * Options: --requests N (default 50000 per round), --rounds R (default 40).
  * --cold: instead, every request a new client whose PTR and AAAA answers come a turn of the event
  * loop later (as c-ares' do), 100 in flight: the daemon's own CPU per new client, without c-ares,
- * sockets or the DNS servers (12 rounds of 20,000 after 3 to warm up). With ALLOC=1 it also
- * prints what one more round allocates, by function (V8's sampling heap profiler, collected
- * objects included).
+ * sockets or the DNS servers (12 rounds of 20,000 after 3 to warm up). IN_FLIGHT=10 keeps 10
+ * waiting instead of 100: the difference is what waiting requests cost the garbage collector.
+ * ALLOC=1 (either mode) also prints what one more round allocates per request, by function
+ * (V8's sampling heap profiler, collected objects included).
  * (Counting instructions under callgrind was tried: the log's timers and V8's background
  * compiles run at other points of a 50 times slower run, and two runs differed by 6×.)
  */
@@ -47,6 +48,8 @@ const ROUNDS = option('--rounds', 40);
 const POOL = Number(process.env.POOL ?? 3000);
 /** --cold: every request a new client, answered by the resolver a turn of the event loop later. */
 const COLD = args.includes('--cold');
+/** --cold: requests waiting on DNS at a time. */
+const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 100);
 
 /** Every client passes FCrDNS: h<n>.example.com, answered from memory. */
 const ptr = new Map<string, string>();
@@ -192,6 +195,29 @@ async function daemonRound(count: number): Promise<number> {
   return ((cpuMicros() - started) * 1000) / count;
 }
 
+/** ALLOC=1: what `run` (of `count` requests) allocates per request, by function, sampled by V8. */
+async function printAllocation(count: number, run: () => Promise<unknown>): Promise<void> {
+  type AllocNode = { callFrame: { functionName: string; lineNumber: number }; selfSize: number; children: AllocNode[] };
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  await run();
+  const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: AllocNode } };
+  session.disconnect();
+  const self = new Map<string, number>();
+  const walk = (node: AllocNode, caller: string) => {
+    const here = `${node.callFrame.functionName || '(anonymous)'}:${node.callFrame.lineNumber + 1}`;
+    self.set(`${here} < ${caller}`, (self.get(`${here} < ${caller}`) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child, here);
+  };
+  walk(profile.head, '');
+  let total = 0;
+  for (const bytes of self.values()) total += bytes;
+  console.log(`allocated ${(total / count).toFixed(0)} B per request (sampled); by function < caller:`);
+  for (const [site, bytes] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(bytes / count).toFixed(0).padStart(6)} ${site}`);
+}
+
 /**
  * --cold: ROUNDS rounds of REQUESTS requests, each from a client never seen before (so the PTR
  * and AAAA queries go to the resolver), 100 in flight at a time as at C=100; CPU per request
@@ -237,7 +263,7 @@ async function coldRounds(): Promise<void> {
           else finished(answer);
         }
       };
-      for (let i = 0; i < Math.min(CONNECTIONS, count); i++) issue();
+      for (let i = 0; i < Math.min(IN_FLIGHT, count); i++) issue();
     });
     const ns = ((cpuMicros() - started) * 1000) / count;
     await new Promise((resolve) => setImmediate(resolve));
@@ -246,26 +272,8 @@ async function coldRounds(): Promise<void> {
   };
   const count = Math.min(REQUESTS, 20_000);
   for (let i = 0; i < 3; i++) await round(count);
-  if (process.env.ALLOC) {
-    const { Session } = await import('node:inspector/promises');
-    const session = new Session();
-    session.connect();
-    await session.post('HeapProfiler.startSampling', { samplingInterval: 2048, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
-    await round(count);
-    const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: AllocNode } };
-    type AllocNode = { callFrame: { functionName: string; lineNumber: number }; selfSize: number; children: AllocNode[] };
-    const self = new Map<string, number>();
-    const walk = (node: AllocNode, path: string) => {
-      const here = `${node.callFrame.functionName || '(anon)'}:${node.callFrame.lineNumber + 1}`;
-      self.set(`${here} < ${path}`, (self.get(`${here} < ${path}`) ?? 0) + node.selfSize);
-      for (const child of node.children) walk(child, here);
-    };
-    walk(profile.head, '');
-    let total = 0;
-    for (const bytes of self.values()) total += bytes;
-    console.log(`allocated ${(total / count).toFixed(0)} B per request (sampled)`);
-    for (const [site, bytes] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(bytes / count).toFixed(0).padStart(6)} ${site}`);
-  }
+  if (process.env.ALLOC) await printAllocation(count, () => round(count));
+
   const results: Array<{ ns: number; scavenges: number }> = [];
   for (let i = 0; i < Math.min(ROUNDS, 12); i++) results.push(await round(count));
   const ns = results.map((r) => r.ns);
@@ -303,6 +311,10 @@ await warm();
 for (let i = 0; i < 4; i++) {
   await nullRound(REQUESTS);
   await daemonRound(REQUESTS);
+}
+if (process.env.ALLOC) {
+  await printAllocation(REQUESTS, () => nullRound(REQUESTS));
+  await printAllocation(REQUESTS, () => daemonRound(REQUESTS));
 }
 const nullNs: number[] = [];
 const daemonNs: number[] = [];
