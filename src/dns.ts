@@ -24,6 +24,8 @@ export type DnsOutcome<T> =
 export type AddressOutcome = DnsOutcome<string[]>;
 export type PtrOutcome = DnsOutcome<string[]>;
 
+const TIMED_OUT = { kind: 'temporary', code: 'ETIMEOUT' } as const;
+
 /** Codes c-ares (node:dns) uses for an answer that says the record does not exist. */
 const NOT_FOUND_CODES = new Set([
   'ENOTFOUND', // NXDOMAIN
@@ -45,14 +47,24 @@ export function classifyDnsError(error: unknown): { kind: 'not_found' | 'tempora
   return { kind: NOT_FOUND_CODES.has(code) ? 'not_found' : 'temporary', code };
 }
 
-/** Run a query, turning its rejection into an outcome and bounding its duration. */
-export function settleQuery<T>(query: () => Promise<T>, deadlineMs: number): Promise<DnsOutcome<T>> {
-  return new Promise<DnsOutcome<T>>((resolve) => {
-    const timer = setTimeout(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' }), deadlineMs);
+/**
+ * Run a query, turning its rejection into an outcome and bounding its duration. `finish` shapes
+ * the outcome as it settles (inside this one promise: a `then` per step would be one more
+ * promise, held by every request waiting on the query).
+ */
+export function settleQuery<T>(query: () => Promise<T>, deadlineMs: number): Promise<DnsOutcome<T>>;
+export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, finish: (outcome: DnsOutcome<T>) => R): Promise<R>;
+export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, finish?: (outcome: DnsOutcome<T>) => R): Promise<R | DnsOutcome<T>> {
+  return new Promise<R | DnsOutcome<T>>((resolve) => {
+    let settled = false;
+    // The first of the answer and the deadline decides; `finish` runs once.
     const settle = (outcome: DnsOutcome<T>): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      resolve(outcome);
+      resolve(finish ? finish(outcome) : outcome);
     };
+    const timer = setTimeout(() => settle(TIMED_OUT), deadlineMs);
     let attempt: Promise<T>;
     try {
       attempt = query();
@@ -113,14 +125,16 @@ export type QueryObserver = (type: 'ptr' | 'a' | 'aaaa', outcome: DnsOutcome<unk
 
 /** IprevDns straight on a resolver, no cache (the `check` command and the cache's loader). */
 export function directLookups(resolver: DnsResolver, deadlineMs: number, observe?: QueryObserver): IprevDns {
-  const observed = <T>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>): Promise<DnsOutcome<T>> => {
-    if (!observe) return settleQuery(query, deadlineMs);
+  /** A query's outcome, told to the observer and shaped as it settles. */
+  const ask = <T, R>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>, shape: (outcome: DnsOutcome<T>) => R): Promise<R> => {
+    if (!observe) return settleQuery(query, deadlineMs, shape);
     const started = performance.now();
-    return settleQuery(query, deadlineMs).then((outcome) => {
+    return settleQuery(query, deadlineMs, (outcome) => {
       observe(type, outcome.kind, (performance.now() - started) / 1000);
-      return outcome;
+      return shape(outcome);
     });
   };
+  const records = (outcome: PtrOutcome): PtrOutcome => outcome;
   /** The records' addresses, and the smallest TTL as the answer's own. */
   const addresses = (outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome => {
     if (outcome.kind !== 'answer') return outcome;
@@ -132,11 +146,11 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
     };
   };
   return {
-    lookupPtr: (name) => observed('ptr', () => resolver.resolvePtr(name)),
+    lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), records),
     lookupAddresses: (name, family) =>
-      observed(family === 4 ? 'a' : 'aaaa', () =>
-        family === 4 ? resolver.resolve4(name, { ttl: true }) : resolver.resolve6(name, { ttl: true }),
-      ).then(addresses),
+      family === 4
+        ? ask('a', () => resolver.resolve4(name, { ttl: true }), addresses)
+        : ask('aaaa', () => resolver.resolve6(name, { ttl: true }), addresses),
   };
 }
 
