@@ -195,6 +195,22 @@ async function daemonRound(count: number): Promise<number> {
   return ((cpuMicros() - started) * 1000) / count;
 }
 
+/** Counts young-generation collections from now until `stop()` is called (after a turn, so the last is delivered). */
+function scavengeCounter(): { stop: () => Promise<number> } {
+  let scavenges = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop: async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      observer.disconnect();
+      return scavenges;
+    },
+  };
+}
+
 /** ALLOC=1: what `run` (of `count` requests) allocates per request, by function, sampled by V8. */
 async function printAllocation(count: number, run: () => Promise<unknown>): Promise<void> {
   type AllocNode = { callFrame: { functionName: string; lineNumber: number }; selfSize: number; children: AllocNode[] };
@@ -240,11 +256,7 @@ async function coldRounds(): Promise<void> {
     texts.length = 0;
     await new Promise((resolve) => setImmediate(resolve));
     const decoder = new PolicyDecoder();
-    let scavenges = 0;
-    const observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
-    });
-    observer.observe({ entryTypes: ['gc'] });
+    const scavenges = scavengeCounter();
     const started = cpuMicros();
     let issued = 0;
     await new Promise<void>((resolve) => {
@@ -266,9 +278,7 @@ async function coldRounds(): Promise<void> {
       for (let i = 0; i < Math.min(IN_FLIGHT, count); i++) issue();
     });
     const ns = ((cpuMicros() - started) * 1000) / count;
-    await new Promise((resolve) => setImmediate(resolve));
-    observer.disconnect();
-    return { ns, scavenges: (scavenges * 1000) / count };
+    return { ns, scavenges: ((await scavenges.stop()) * 1000) / count };
   };
   const count = Math.min(REQUESTS, 20_000);
   for (let i = 0; i < 3; i++) await round(count);
@@ -318,9 +328,15 @@ if (process.env.ALLOC) {
 }
 const nullNs: number[] = [];
 const daemonNs: number[] = [];
+let nullScavenges = 0;
+let daemonScavenges = 0;
 for (let round = 0; round < ROUNDS; round++) {
+  let counter = scavengeCounter();
   nullNs.push(await nullRound(REQUESTS));
+  nullScavenges += await counter.stop();
+  counter = scavengeCounter();
   daemonNs.push(await daemonRound(REQUESTS));
+  daemonScavenges += await counter.stop();
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const range = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
@@ -332,7 +348,9 @@ console.log(
     `daemon ${best(daemonNs).toFixed(0)} (${median(daemonNs).toFixed(0)}, ${range(daemonNs)}), ` +
     `null server's work ${best(nullNs).toFixed(0)} (${median(nullNs).toFixed(0)}, ${range(nullNs)}); ` +
     `ratio ${(best(daemonNs) / best(nullNs)).toFixed(2)} (median ${median(ratios).toFixed(2)}), ` +
-    `difference ${(best(daemonNs) - best(nullNs)).toFixed(0)} (median ${median(differences).toFixed(0)})` +
+    `difference ${(best(daemonNs) - best(nullNs)).toFixed(0)} (median ${median(differences).toFixed(0)}); ` +
+    `young-generation collections per 10,000 requests: daemon ${((daemonScavenges * 10_000) / (ROUNDS * REQUESTS)).toFixed(1)}, ` +
+    `null server's work ${((nullScavenges * 10_000) / (ROUNDS * REQUESTS)).toFixed(1)}` +
     (sink < 0 ? '' : ''),
 );
 flushLogger(logger);
