@@ -6,14 +6,11 @@
  * load generator cost on the same two cores. Usage: floor-server.ts PORT RESOLVER
  */
 import { Resolver } from 'node:dns';
-import net from 'node:net';
 import { parseClientIp, reverseName } from '../src/ip.js';
-import { PolicyDecoder, encodeReply } from '../src/protocol.js';
+import { listenForPolicy } from './lib/policy-listener.js';
 
-const port = Number(process.argv[2]);
 const resolver = new Resolver({ timeout: 2000, tries: 2 });
 resolver.setServers([process.argv[3] ?? '127.0.0.1:53']);
-const reply = encodeReply('DUNNO');
 
 /** PTR, then the forward lookup of every name (at most ten), then `done`. */
 function lookup(address: string, done: () => void): void {
@@ -27,21 +24,4 @@ function lookup(address: string, done: () => void): void {
   });
 }
 
-const server = net.createServer((socket) => {
-  socket.setNoDelay(true);
-  const decoder = new PolicyDecoder();
-  socket.on('data', (chunk: Buffer) => {
-    for (const event of decoder.push(chunk)) {
-      if (event.kind === 'trouble') {
-        socket.destroy();
-        return;
-      }
-      const address = event.attributes.get('client_address');
-      if (address === undefined) socket.destroy();
-      else lookup(address, () => socket.destroyed || socket.write(reply));
-    }
-  });
-  socket.on('error', () => undefined);
-});
-server.listen(port, '127.0.0.1', () => process.stdout.write('ready\n'));
-process.on('SIGTERM', () => process.exit(0)); // exits normally, so --cpu-prof writes its profile
+listenForPolicy(Number(process.argv[2]), lookup);

@@ -3,24 +3,6 @@
  * answers action=DUNNO at once: no DNS, no logging. The floor for the protocol on this machine.
  * Usage: null-server.ts PORT
  */
-import net from 'node:net';
-import { PolicyDecoder, encodeReply } from '../src/protocol.js';
+import { listenForPolicy } from './lib/policy-listener.js';
 
-const port = Number(process.argv[2]);
-const reply = encodeReply('DUNNO');
-const server = net.createServer((socket) => {
-  socket.setNoDelay(true);
-  const decoder = new PolicyDecoder();
-  socket.on('data', (chunk: Buffer) => {
-    for (const event of decoder.push(chunk)) {
-      if (event.kind === 'trouble') {
-        socket.destroy();
-        return;
-      }
-      if (event.attributes.get('client_address') === undefined) socket.destroy();
-      else socket.write(reply);
-    }
-  });
-  socket.on('error', () => undefined);
-});
-server.listen(port, '127.0.0.1', () => process.stdout.write('ready\n'));
+listenForPolicy(Number(process.argv[2]), (_clientAddress, reply) => reply());

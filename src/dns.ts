@@ -24,6 +24,7 @@ export type DnsOutcome<T> =
 export type AddressOutcome = DnsOutcome<string[]>;
 export type PtrOutcome = DnsOutcome<string[]>;
 
+/** A query that outlived its deadline (shared: outcomes are never modified). */
 const TIMED_OUT = { kind: 'temporary', code: 'ETIMEOUT' } as const;
 
 /** Codes c-ares (node:dns) uses for an answer that says the record does not exist. */
@@ -134,7 +135,8 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
       return shape(outcome);
     });
   };
-  const records = (outcome: PtrOutcome): PtrOutcome => outcome;
+  /** PTR answers are used as they come. */
+  const asIs = (outcome: PtrOutcome): PtrOutcome => outcome;
   /** The records' addresses, and the smallest TTL as the answer's own. */
   const addresses = (outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome => {
     if (outcome.kind !== 'answer') return outcome;
@@ -146,7 +148,7 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
     };
   };
   return {
-    lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), records),
+    lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), asIs),
     lookupAddresses: (name, family) =>
       family === 4
         ? ask('a', () => resolver.resolve4(name, { ttl: true }), addresses)
