@@ -51,62 +51,40 @@ const COLD = args.includes('--cold');
 /** --cold: requests waiting on DNS at a time. */
 const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 100);
 
-/** Every client passes FCrDNS: h<n>.example.com, answered from memory. */
-const ptr = new Map<string, string>();
-const forward = new Map<string, string>();
-for (let n = 0; n < POOL; n++) {
+/**
+ * Every client passes FCrDNS: h<n>.example.com. Cached mode: the POOL clients, answered at once.
+ * --cold: filled as each round's requests are made and emptied as they are answered, a turn of
+ * the event loop later (c-ares' answers come each in an I/O callback of its own).
+ */
+const ptr = new Map<string, string[]>();
+const forward = new Map<string, Array<{ address: string; ttl: number }>>();
+const addClient = (n: number): void => {
   const address = clientAddress(n);
   const client = parseClientIp(address);
   if (!client) throw new Error(`bad address ${address}`);
-  ptr.set(reverseName(client), `h${n}.example.com`);
-  forward.set(`h${n}.example.com`, address);
-}
+  ptr.set(reverseName(client), [`h${n}.example.com`]);
+  forward.set(`h${n}.example.com`, [{ address, ttl: 3600 }]);
+};
+if (!COLD) for (let n = 0; n < POOL; n++) addClient(n);
 const notFound = () => Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
-/** Cold clients (--cold): reverse name → client number, filled as requests are made. */
-const coldPtr = new Map<string, number>();
-/** Cold clients: host name → address. */
-const coldForward = new Map<string, string>();
-/** An answer a turn of the event loop later, as c-ares' come (each in its own I/O callback). */
-const later = <T>(value: () => T): Promise<T> =>
-  new Promise((resolve, reject) =>
-    setImmediate(() => {
-      try {
-        resolve(value());
-      } catch (error) {
-        reject(error);
-      }
-    }),
-  );
+/** A resolver's answer: at once, or (--cold) a turn later, and then forgotten. */
+const answer = <T>(table: Map<string, T>, name: string): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const settle = () => {
+      const value = table.get(name);
+      if (value === undefined) return reject(notFound());
+      if (COLD) table.delete(name);
+      resolve(value);
+    };
+    if (COLD) setImmediate(settle);
+    else settle();
+  });
 const resolver: DnsResolver = {
-  resolvePtr: async (name) => {
-    if (COLD) {
-      return later(() => {
-        const n = coldPtr.get(name);
-        if (n === undefined) throw notFound();
-        coldPtr.delete(name);
-        return [`h${n}.example.com`];
-      });
-    }
-    const host = ptr.get(name);
-    if (host === undefined) throw notFound();
-    return [host];
-  },
+  resolvePtr: (name) => answer(ptr, name),
   resolve4: async () => {
     throw Object.assign(new Error('no data'), { code: 'ENODATA' });
   },
-  resolve6: async (name) => {
-    if (COLD) {
-      return later(() => {
-        const address = coldForward.get(name);
-        if (address === undefined) throw notFound();
-        coldForward.delete(name);
-        return [{ address, ttl: 3600 }];
-      });
-    }
-    const address = forward.get(name);
-    if (address === undefined) throw notFound();
-    return [{ address, ttl: 3600 }];
-  },
+  resolve6: (name) => answer(forward, name),
 };
 
 /**
@@ -245,9 +223,7 @@ async function coldRounds(): Promise<void> {
     // One buffer for the round's requests, so the bench's own buffers cost the collector nothing.
     const texts = Array.from({ length: count }, () => {
       const n = nextClient++;
-      const address = clientAddress(n);
-      coldPtr.set(reverseName(parseClientIp(address)!), n);
-      coldForward.set(`h${n}.example.com`, address);
+      addClient(n);
       return policyRequest(n);
     });
     const all = Buffer.from(texts.join(''), 'latin1');
