@@ -38,17 +38,10 @@ async function rawCares(resolver: string, concurrency: number, requests: number,
   return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload, warmup }))) as LoadResult;
 }
 
-/** Baseline (c): the null server's codec plus the raw lookups, answering DUNNO (bench/floor-server.ts). */
-async function startFloorServer(resolver: string): Promise<{ port: number; child: ChildProcess }> {
+/** A baseline policy server (bench/null-server.ts, bench/floor-server.ts) on a free port: `script PORT ...args`. */
+async function startBaselineServer(script: string, ...args: string[]): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'floor-server.ts'), String(port), resolver], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitForPort(port, child);
-  return { port, child };
-}
-
-async function startNullServer(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'null-server.ts'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, script), String(port), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
   return { port, child };
 }
@@ -145,7 +138,7 @@ async function hot(stack: DnsStack): Promise<void> {
     const baseline: Array<LoadResult & { cpuUs: number; systemUs: number }> = [];
     const n = connections === 1 ? requests / 4 : requests;
     for (let i = 0; i < RUNS; i++) {
-      const nul = await startNullServer();
+      const nul = await startBaselineServer('null-server.ts');
       baseline.push(await measured(nul, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(nul.child);
       const d = await startShippedDaemon(stack.resolver);
@@ -180,7 +173,7 @@ async function cold(name: string, delayMs: number): Promise<void> {
       await stack.flush();
       baseline.push(await withCpuShares(requests + warmup, undefined, () => rawCares(stack.resolver, 100, requests, workload(0), warmup)));
       await stack.flush();
-      const f = await startFloorServer(stack.resolver);
+      const f = await startBaselineServer('floor-server.ts', stack.resolver);
       floor.push(await withCpuShares(requests + warmup, { name: 'floor server', pid: f.child.pid }, () => loadgen(f.port, 100, requests, workload(1), { warmup })));
       await stop(f.child);
       await stack.flush();
