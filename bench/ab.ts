@@ -1,0 +1,61 @@
+/**
+ * Two builds of the daemon over sockets, side by side (npm run bench:ab -- OLD.js NEW.js): both
+ * bundles run at once under the shipped node flags, each warmed up, then take turns under the hot
+ * workload (C=100, 40,000 requests a turn, the order alternating), and the server CPU per request
+ * (from /proc, 10 ms ticks: 0.25 µs steps) and req/s of each are reported, fastest and median. A
+ * slow spell of the machine then hits both builds alike, which separate bench runs minutes
+ * apart do not. A bundle outside dist/ needs a package.json saying {"type":"commonjs"} beside it.
+ * ROUNDS=N (default 10) turns each.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../test/helpers/knot.js';
+import { loadgen, stop, waitForPort } from './lib/processes.js';
+import { shippedNodeFlags } from './lib/shipped.js';
+import { startStack } from './lib/stack.js';
+
+const [oldBundle, newBundle] = process.argv.slice(2);
+if (!oldBundle || !newBundle) throw new Error('usage: ab.ts OLD-BUNDLE.js NEW-BUNDLE.js');
+const ROUNDS = Number(process.env.ROUNDS ?? 10);
+const REQUESTS = 40_000;
+
+/** User + kernel CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const stack = await startStack();
+const servers: Array<{ name: string; port: number; child: ChildProcess; cpuUs: number[]; rps: number[] }> = [];
+try {
+  for (const [name, bundle] of [[`old (${oldBundle})`, oldBundle], [`new (${newBundle})`, newBundle]] as const) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'fcrdns-ab-'));
+    writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\ndns_servers = ${stack.resolver}\nmode = strict\nmax_connections = 10000\n`);
+    const child = spawn(process.execPath, [...shippedNodeFlags(), bundle, '--config', join(dir, 'c.conf')], { stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'] });
+    await waitForPort(port, child);
+    servers.push({ name, port, child, cpuUs: [], rps: [] });
+    await loadgen(port, 100, 20_000, { kind: 'hot', pool: 3000 });
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
+      const before = cpuSeconds(server.child.pid!);
+      const result = await loadgen(server.port, 100, REQUESTS, { kind: 'hot', pool: 3000 });
+      server.cpuUs.push(((cpuSeconds(server.child.pid!) - before) * 1e6) / REQUESTS);
+      server.rps.push(result.rps);
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  for (const { name, cpuUs, rps } of servers) {
+    console.log(
+      `${name}: server CPU per request ${Math.min(...cpuUs).toFixed(2)} µs fastest, ${median(cpuUs).toFixed(2)} median; ` +
+        `${Math.max(...rps).toFixed(0)} req/s best, ${median(rps).toFixed(0)} median (${ROUNDS} turns of ${REQUESTS})`,
+    );
+  }
+} finally {
+  for (const server of servers) await stop(server.child);
+  await stack.stop();
+}
