@@ -8,10 +8,11 @@
  * ROUNDS=N (default 10) turns each.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/knot.js';
+import { cpuSeconds, median } from './lib/measure.js';
 import { loadgen, stop, waitForPort } from './lib/processes.js';
 import { shippedNodeFlags } from './lib/shipped.js';
 import { startStack } from './lib/stack.js';
@@ -20,13 +21,6 @@ const [oldBundle, newBundle] = process.argv.slice(2);
 if (!oldBundle || !newBundle) throw new Error('usage: ab.ts OLD-BUNDLE.js NEW-BUNDLE.js');
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const REQUESTS = 40_000;
-
-/** User + kernel CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const stack = await startStack();
 const servers: Array<{ name: string; port: number; child: ChildProcess; cpuUs: number[]; rps: number[] }> = [];
@@ -42,13 +36,13 @@ try {
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
-      const before = cpuSeconds(server.child.pid!);
+      const before = cpuSeconds(server.child.pid);
       const result = await loadgen(server.port, 100, REQUESTS, { kind: 'hot', pool: 3000 });
-      server.cpuUs.push(((cpuSeconds(server.child.pid!) - before) * 1e6) / REQUESTS);
+      const after = cpuSeconds(server.child.pid);
+      server.cpuUs.push(((after.user + after.system - before.user - before.system) * 1e6) / REQUESTS);
       server.rps.push(result.rps);
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
   for (const { name, cpuUs, rps } of servers) {
     console.log(
       `${name}: server CPU per request ${Math.min(...cpuUs).toFixed(2)} µs fastest, ${median(cpuUs).toFixed(2)} median; ` +

@@ -28,6 +28,7 @@ import { parseClientIp, reverseName } from '../src/ip.js';
 import { createLogger, flushLogger } from '../src/log.js';
 import { PolicyDecoder, encodeReply, type PolicyAttributes } from '../src/protocol.js';
 import type { HandlerResult, PolicyServer, RequestContext, ServerOptions } from '../src/server.js';
+import { median } from './lib/measure.js';
 import { shippedNodeFlags } from './lib/shipped.js';
 import { clientAddress } from './lib/stack.js';
 import { policyRequest } from './lib/workload.js';
@@ -263,7 +264,6 @@ async function coldRounds(): Promise<void> {
   const results: Array<{ ns: number; scavenges: number }> = [];
   for (let i = 0; i < Math.min(ROUNDS, 12); i++) results.push(await round(count));
   const ns = results.map((r) => r.ns);
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
   console.log(
     `handler, cold (every request a new client, answers a turn later), ${results.length} rounds of ${count}, ns CPU per request: ` +
       `fastest ${Math.min(...ns).toFixed(0)}, median ${median(ns).toFixed(0)}, range ${Math.min(...ns).toFixed(0)}–${Math.max(...ns).toFixed(0)}; ` +
@@ -314,7 +314,6 @@ for (let round = 0; round < ROUNDS; round++) {
   daemonNs.push(await daemonRound(REQUESTS));
   daemonScavenges += await counter.stop();
 }
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const range = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
 const ratios = daemonNs.map((value, i) => value / (nullNs[i] ?? 1));
 const differences = daemonNs.map((value, i) => value - (nullNs[i] ?? 0));

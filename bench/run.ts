@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { BUNDLE } from '../test/helpers/bundle.js';
 import { freePort } from '../test/helpers/knot.js';
 import { shippedNodeFlags } from './lib/shipped.js';
+import { cpuSeconds, median } from './lib/measure.js';
 import { loadgen, startShippedDaemon, stop, tsx, waitForPort, type LoadResult } from './lib/processes.js';
 import { startStack, ZONE_SIZE, type DnsStack } from './lib/stack.js';
 import type { Workload } from './lib/workload.js';
@@ -30,7 +31,6 @@ const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').
 const wanted = (name: string) => (ONLY ? ONLY.includes(name) : name !== 'instructions');
 const HERE = import.meta.dirname;
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const fmt = (values: number[], digits = 0) =>
   `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
@@ -44,13 +44,6 @@ async function startBaselineServer(script: string, ...args: string[]): Promise<{
   const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, script), String(port), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
   return { port, child };
-}
-
-/** CPU seconds in user space and in the kernel a process has used so far, from /proc (clock ticks of 10 ms). */
-function cpuSeconds(pid: number | undefined): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 /** CPU seconds of every process whose command name is one of `names`, summed per name. */

@@ -99,6 +99,8 @@ export type DecodeEvent =
   | { kind: 'request'; attributes: PolicyAttributes }
   | { kind: 'trouble'; problem: string };
 
+/** A decoder's events between two pushes: none (never pushed to; push() starts a new array). */
+const NO_EVENTS: DecodeEvent[] = [];
 
 /**
  * Incremental request framer. Feed it chunks as they arrive; it returns each complete
@@ -111,9 +113,6 @@ export type DecodeEvent =
  * split as text, which is several times cheaper than converting every name and value apart.
  * Non-ASCII runs (SMTPUTF8 values) and a line split across chunks take the byte path.
  */
-/** A decoder's events between two pushes: none (never pushed to; push() starts a new array). */
-const NO_EVENTS: DecodeEvent[] = [];
-
 export class PolicyDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;

@@ -96,6 +96,8 @@ class Connection<State> implements RequestContext<State> {
   private draining = false;
   state: State | undefined = undefined;
   ended = false;
+  /** When this connection last sent something (performance.now()); the server's idle sweep reads it. */
+  lastActive = 0;
 
   constructor(
     readonly socket: net.Socket,
@@ -220,9 +222,6 @@ class Connection<State> implements RequestContext<State> {
     if (this.readTimer) clearTimeout(this.readTimer);
     this.readTimer = undefined;
   }
-
-  /** When this connection last sent something (performance.now()); the server's idle sweep reads it. */
-  lastActive = 0;
 
   /** Called by the idle sweep once nothing has arrived for idleTimeoutMs. */
   closeIfIdle(): void {
