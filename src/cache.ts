@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
 import type { AddressOutcome, IprevDns, PtrOutcome } from './dns.js';
 import type { KnownAnswers } from './iprev.js';
+import { LIMITS } from './limits.js';
 import { detachedCopy } from './text.js';
 
 export interface CacheSettings {
@@ -37,6 +38,16 @@ const MIN_TTL_MS = 1;
 const ptrKey = (name: string): string => `ptr ${name}`;
 const addressKey = (name: string, family: 4 | 6): string => `${family === 4 ? 'a' : 'aaaa'} ${name}`;
 
+/** Fixed cost of an entry: the outcome object, lru-cache's slots, the key's string header. */
+const ENTRY_OVERHEAD_BYTES = 160;
+
+/** Roughly what an entry holds in the heap (one-byte strings: a character is a byte). */
+function approximateBytes(outcome: Outcome, key: string): number {
+  let bytes = ENTRY_OVERHEAD_BYTES + key.length;
+  if (outcome.kind === 'answer') for (const record of outcome.records) bytes += 24 + record.length;
+  return bytes;
+}
+
 export class LookupCache {
   private readonly cache: LRUCache<string, Outcome, undefined>;
   /**
@@ -59,6 +70,12 @@ export class LookupCache {
     this.clock = clock ?? performance;
     this.cache = new LRUCache<string, Outcome, undefined>({
       max: settings.size,
+      // Bytes as well as entries: an entry is ~400 bytes on average (LIMITS.heapBytesPerCacheEntry,
+      // what the heap check at start-up budgets), but a hostile zone's PTR answer of fifty
+      // 253-character names is thirty times that. Such entries push others out sooner instead of
+      // growing the heap past what the unit's --max-old-space-size allows.
+      maxSize: settings.size * LIMITS.heapBytesPerCacheEntry,
+      sizeCalculation: approximateBytes,
       // An injected clock is read on every access (lru-cache otherwise caches "now" for 1 ms).
       ...(clock ? { perf: clock, ttlResolution: 0 } : {}),
     });

@@ -33,6 +33,13 @@ function addressBlock(report: AddressReport, options: RenderOptions): string[] {
   for (const item of iprev.ptr.ignored) {
     lines.push(`    ${bad} PTR   ${iprev.reverseName}.  PTR  ${quoted(item.name)}  ignored: ${item.reason}`);
   }
+  // Only a few unusable names are kept as examples (a hostile answer may hold thousands).
+  const counts = Object.entries(iprev.ptr.ignoredCounts ?? {});
+  const unshown = counts.reduce((sum, [, count]) => sum + (count ?? 0), 0) - iprev.ptr.ignored.length;
+  if (unshown > 0) {
+    const byReason = counts.map(([reason, count]) => `${reason}: ${count}`).join(', ');
+    lines.push(`    ${bad} PTR   ${iprev.reverseName}.  and ${unshown} more names ignored (in all: ${byReason})`);
+  }
   for (const check of iprev.forward) {
     if (check.outcome === 'answer') {
       for (const address of check.addresses) {

@@ -9,11 +9,12 @@ import { LookupCache, type CacheSettings, type Clock } from './cache.js';
 import type { Config } from './config.js';
 import { createSystemResolver, directLookups, queryDeadlineMs, withOverallDeadline, type DnsResolver } from './dns.js';
 import { knownIprev, lookupIprev, type IprevResult } from './iprev.js';
-import { inNetworks, parseClientIp, type ClientIp, type Network } from './ip.js';
+import { inNetworks, parseClientIp, reverseName, type ClientIp, type Network } from './ip.js';
 import { LIMITS } from './limits.js';
-import { logDecision, outcomeFields, type Logger, type OutcomeFields } from './log.js';
+import { droppedLogLines, logDecision, outcomeFields, type Logger, type OutcomeFields } from './log.js';
 import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
+import { createHeapGuard } from './heap-guard.js';
 import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
@@ -352,8 +353,35 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     // Fast path: every answer already cached, nothing to wait for (and no promise either).
     const judgement = judgeFromCache(request, current, policy);
     if (judgement) return answer(request, current, connection, judgement, true, started);
+    if (heapGuard.shedding()) {
+      heapGuard.count();
+      return answer(request, current, connection, shedJudgement(request, current, policy), false, started);
+    }
     const waiting = detachedRequest(request);
     return judgeWithLookups(waiting, current, policy).then(({ judgement, cached }) => answer(waiting, current, connection, judgement, cached, started));
+  };
+
+  const heapGuard = createHeapGuard((shedding, reading, shedMeanwhile) => {
+    const heap = { heap_used_mb: Math.round(reading.used / 2 ** 20), heap_limit_mb: Math.round(reading.limit / 2 ** 20) };
+    if (shedding) {
+      logger.warn(heap, 'heap nearly full: new uncached clients are answered per temperror_action without DNS until it frees up');
+    } else logger.info({ ...heap, shed: shedMeanwhile }, 'heap freed up: new clients are looked up again');
+  });
+  /**
+   * A new client turned away while the heap is nearly full: a temperror of the PTR stage with
+   * the code EHEAPFULL (no query was sent), so temperror_action decides and the log says why.
+   */
+  const shedJudgement = (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Judgement => {
+    const result: IprevResult = {
+      result: 'temperror',
+      temperrorStage: 'ptr',
+      reverseName: reverseName(request.client),
+      ptr: { outcome: 'temporary', code: 'EHEAPFULL', names: [], ignored: [] },
+      forward: [],
+      confirmedNames: [],
+    };
+    const helo = heloWithoutLookup(request.heloName, request.client, []);
+    return judge(request, result, typeof helo === 'string' ? helo : 'temperror', current, policy);
   };
 
   /** Ask DNS (through the cache) for what is missing, then judge. */
@@ -407,7 +435,11 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
   });
   if (config.metricsListen) {
-    metrics = await startMetrics(config.metricsListen, { server: () => server.stats, cache: () => cacheStats }, logger);
+    metrics = await startMetrics(
+      config.metricsListen,
+      { server: () => server.stats, cache: () => cacheStats, shed: () => heapGuard.shed, droppedLogLines: () => droppedLogLines(logger) },
+      logger,
+    );
   }
   logger.info(
     { source: config.source, listen: server.address, config: Object.fromEntries(config.effective) },

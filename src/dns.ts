@@ -5,6 +5,7 @@
  */
 import { Resolver } from 'node:dns';
 import { performance } from 'node:perf_hooks';
+import { keepPtrRecords, type IgnoredReason } from './iprev.js';
 import { LIMITS } from './limits.js';
 
 /** What a resolver must offer: the shape of node:dns/promises' Resolver, so tests can pass a zone table. */
@@ -15,7 +16,16 @@ export interface DnsResolver {
 }
 
 export type DnsOutcome<T> =
-  | { kind: 'answer'; records: T; /** seconds, where the resolver exposes it */ ttl?: number }
+  | {
+      kind: 'answer';
+      records: T;
+      /** seconds, where the resolver exposes it */
+      ttl?: number;
+      /** Records of the answer not kept (bounded memory per answer: keepPtrRecords, MAX_ADDRESSES_KEPT). */
+      omitted?: number;
+      /** PTR answers: why the records not kept were set aside, by reason. */
+      dropped?: Readonly<Partial<Record<IgnoredReason, number>>>;
+    }
   /** RFC 8020 NXDOMAIN, or a name that exists with no record of the type (NODATA). */
   | { kind: 'not_found'; code: string }
   /** RFC 8601 §2.7.3 temperror: SERVFAIL, REFUSED, timeout, resolver unreachable. */
@@ -135,20 +145,26 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
       return shape(outcome);
     });
   };
-  /** PTR answers are used as they come. */
-  const asIs = (outcome: PtrOutcome): PtrOutcome => outcome;
-  /** The records' addresses, and the smallest TTL as the answer's own. */
+  /**
+   * Of a PTR answer only what can be examined is kept (a hostile zone may answer thousands of
+   * names): the usable names up to the max_ptr_names ceiling, a few unusable ones as examples,
+   * and counts of the rest. An answer the daemon keeps costs at most ~14 KB whatever DNS sent.
+   */
+  const ptrKept = (outcome: PtrOutcome): PtrOutcome => (outcome.kind === 'answer' ? keepPtrRecords(outcome.records) : outcome);
+  /** The records' addresses (the first MAX_ADDRESSES_KEPT), and the smallest TTL as the answer's own. */
   const addresses = (outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome => {
     if (outcome.kind !== 'answer') return outcome;
     const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);
+    const kept = outcome.records.length > LIMITS.maxAddressesKept ? outcome.records.slice(0, LIMITS.maxAddressesKept) : outcome.records;
     return {
       kind: 'answer',
-      records: outcome.records.map((record) => record.address),
+      records: kept.map((record) => record.address),
       ...(Number.isFinite(ttl) ? { ttl } : {}),
+      ...(kept.length < outcome.records.length ? { omitted: outcome.records.length - kept.length } : {}),
     };
   };
   return {
-    lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), asIs),
+    lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), ptrKept),
     lookupAddresses: (name, family) =>
       family === 4
         ? ask('a', () => resolver.resolve4(name, { ttl: true }), addresses)

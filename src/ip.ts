@@ -27,9 +27,27 @@ function isIPv4Mapped(address: ipaddr.IPv6): boolean {
 }
 
 /**
+ * An IPv6 text with its trailing dotted quad (RFC 4291 §2.2 form 3) written as two hex groups.
+ * ipaddr.js reads any `::a.b.c.d` as `::ffff:a.b.c.d`, which would make the IPv4-compatible
+ * `::198.51.100.1` the IPv4 host 198.51.100.1. A malformed quad is left for the parse to refuse.
+ */
+function withHexTail(text: string): string {
+  if (!text.includes('.')) return text;
+  const colon = text.lastIndexOf(':');
+  const quad = text.slice(colon + 1);
+  if (!DOTTED_QUAD.test(quad)) return text;
+  const [a = 0, b = 0, c = 0, d = 0] = quad.split('.').map(Number);
+  return `${text.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+/**
  * Parse a client address as Postfix sends it. `::ffff:a.b.c.d` is the IPv4 client
  * `a.b.c.d` (SPEC "What is checked"): its PTR lives in in-addr.arpa and its forward
- * record is an A record. Zone ids (`fe80::1%eth0`) and anything else non-numeric are refused.
+ * record is an A record. Every other embedding of a dotted quad — the deprecated IPv4-compatible
+ * `::a.b.c.d` that glibc's inet_ntop (and so Postfix) prints for `::/96`, `64:ff9b::a.b.c.d`, … —
+ * is an IPv6 address and is looked up in ip6.arpa: ipaddr.js' parse() would read `::a.b.c.d`
+ * as IPv4-mapped, so the family is decided here from the parts alone (RFC 4291 §2.5.5).
+ * Zone ids (`fe80::1%eth0`) and anything else non-numeric are refused.
  */
 export function parseClientIp(text: string): ClientIp | undefined {
   if (text.length === 0 || text.length > 64 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
@@ -43,7 +61,7 @@ export function parseClientIp(text: string): ClientIp | undefined {
   } else {
     let v6: ipaddr.IPv6;
     try {
-      v6 = ipaddr.IPv6.parse(text);
+      v6 = ipaddr.IPv6.parse(withHexTail(text));
     } catch {
       return undefined;
     }

@@ -17,12 +17,16 @@ export interface ForwardCheck {
   readonly code?: string;
   /** Addresses of the client's family the name resolved to (canonical text). */
   readonly addresses: readonly string[];
+  /** Addresses of the answer not kept (over LIMITS.maxAddressesKept). */
+  readonly omitted?: number;
   readonly matched: boolean;
 }
 
+export type IgnoredReason = 'invalid hostname' | 'numeric name' | 'over max_ptr_names' | 'duplicate';
+
 export interface IgnoredName {
   readonly name: string;
-  readonly reason: 'invalid hostname' | 'numeric name' | 'over max_ptr_names' | 'duplicate';
+  readonly reason: IgnoredReason;
 }
 
 export interface IprevResult {
@@ -35,7 +39,10 @@ export interface IprevResult {
     readonly code?: string;
     /** Valid names examined, in answer order. */
     readonly names: readonly string[];
+    /** At most LIMITS.maxIgnoredExamples unusable names, as examples. */
     readonly ignored: readonly IgnoredName[];
+    /** Every unusable name of the answer, examples included, by reason (absent when none). */
+    readonly ignoredCounts?: Readonly<Partial<Record<IgnoredReason, number>>>;
   };
   readonly forward: readonly ForwardCheck[];
   /** Names that resolve forward to the client IP (forward-confirmed). */
@@ -48,7 +55,7 @@ export interface IprevResult {
  * accepted), no label starting or ending with a hyphen, labels ≤ 63 and the name ≤ 255 octets
  * (RFC 1035 §2.3.4), and an all-numeric name or an IP address is not a name (POSTFIX-FACTS 13).
  */
-export function hostnameProblem(name: string): IgnoredName['reason'] | undefined {
+export function hostnameProblem(name: string): IgnoredReason | undefined {
   if (name.length === 0 || name.length > LIMITS.maxHostnameLength) return 'invalid hostname';
   if (parseClientIp(name) !== undefined) return 'numeric name';
   const labels = name.split('.');
@@ -89,19 +96,26 @@ function fromPtr(
   }
   const names: string[] = [];
   const ignored: IgnoredName[] = [];
+  const counts: Partial<Record<IgnoredReason, number>> = { ...(ptr.kind === 'answer' ? ptr.dropped : undefined) };
+  const ignore = (name: string, reason: IgnoredReason): void => {
+    counts[reason] = (counts[reason] ?? 0) + 1;
+    if (ignored.length < LIMITS.maxIgnoredExamples) ignored.push({ name: name.slice(0, LIMITS.maxLogFieldChars), reason });
+  };
   for (const raw of ptr.kind === 'answer' ? ptr.records : []) {
     const name = normaliseName(raw);
     const problem = hostnameProblem(name);
-    if (problem) ignored.push({ name: raw, reason: problem });
-    else if (names.includes(name)) ignored.push({ name, reason: 'duplicate' });
-    else if (names.length >= maxPtrNames) ignored.push({ name, reason: 'over max_ptr_names' });
+    if (problem) ignore(raw, problem);
+    else if (names.includes(name)) ignore(name, 'duplicate');
+    else if (names.length >= maxPtrNames) ignore(name, 'over max_ptr_names');
     else names.push(name);
   }
+  const anyIgnored = Object.keys(counts).length > 0;
   const ptrSummary = {
     outcome: ptr.kind,
     ...(ptr.kind === 'not_found' ? { code: ptr.code } : {}),
     names,
     ignored,
+    ...(anyIgnored ? { ignoredCounts: counts } : {}),
   };
   if (names.length === 0) {
     return { done: { result: 'no_ptr', reverseName: arpa, ptr: ptrSummary, forward: [], confirmedNames: [] } };
@@ -111,6 +125,7 @@ function fromPtr(
 
 /** One name's forward answer, compared exactly with the client address. */
 function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): ForwardCheck {
+  const omitted = outcome.kind === 'answer' && outcome.omitted ? { omitted: outcome.omitted } : {};
   if (outcome.kind !== 'answer') {
     return { name, outcome: outcome.kind, code: outcome.code, addresses: [], matched: false };
   }
@@ -120,7 +135,7 @@ function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): Forw
     const canonical = address === ip.text ? address : canonicalAddress(address);
     if (canonical !== undefined && !addresses.includes(canonical)) addresses.push(canonical);
   }
-  return { name, outcome: 'answer', addresses, matched: addresses.includes(ip.text) };
+  return { name, outcome: 'answer', addresses, ...omitted, matched: addresses.includes(ip.text) };
 }
 
 function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: ForwardCheck[]): IprevResult {
@@ -173,6 +188,41 @@ export function knownIprev(ip: ClientIp, known: KnownAnswers, maxPtrNames: numbe
     forward.push(forwardCheck(name, outcome, ip));
   }
   return fromForward(arpa, step.ptrSummary, forward);
+}
+
+/**
+ * The part of a PTR answer worth keeping (in the cache, for a waiting request): its distinct
+ * usable names up to the max_ptr_names ceiling, in answer order, and the first few unusable
+ * records as examples; the rest are counted by reason. Any max_ptr_names a reload may set reads
+ * the same names from it. A hostile zone's 64 KB answer of thousands of (compressed, duplicate)
+ * names so costs at most 50 names + 4 examples of at most 256 characters.
+ */
+export function keepPtrRecords(records: readonly string[]): PtrOutcome {
+  const kept: string[] = [];
+  const seen = new Set<string>();
+  const dropped: Partial<Record<IgnoredReason, number>> = {};
+  let usable = 0;
+  let examples = 0;
+  let omitted = 0;
+  const drop = (reason: IgnoredReason): void => {
+    dropped[reason] = (dropped[reason] ?? 0) + 1;
+    omitted++;
+  };
+  for (const raw of records) {
+    const name = normaliseName(raw);
+    const problem = hostnameProblem(name);
+    if (problem !== undefined || seen.has(name)) {
+      if (examples < LIMITS.maxIgnoredExamples) {
+        examples++;
+        kept.push(problem !== undefined ? raw.slice(0, LIMITS.maxLogFieldChars) : name);
+      } else drop(problem ?? 'duplicate');
+    } else if (usable < LIMITS.maxPtrNamesCeiling) {
+      usable++;
+      seen.add(name);
+      kept.push(name);
+    } else drop('over max_ptr_names');
+  }
+  return omitted === 0 ? { kind: 'answer', records: kept } : { kind: 'answer', records: kept, omitted, dropped };
 }
 
 /**

@@ -24,6 +24,16 @@ export const LIMITS = {
   maxPendingReplyBytes: 256 * 1024,
   /** Upper bound for max_ptr_names: each name costs one forward query (amplification bound). */
   maxPtrNamesCeiling: 50,
+  /**
+   * Unusable PTR names (invalid, numeric, duplicate, over max_ptr_names) kept per answer as
+   * examples for the log and `check`; the rest are only counted, by reason.
+   */
+  maxIgnoredExamples: 4,
+  /**
+   * Addresses kept of one A/AAAA answer (a 64 KB answer holds ~4,000): a mail host has a handful;
+   * only these are compared with the client, the rest are counted (`addresses_omitted`).
+   */
+  maxAddressesKept: 64,
   /** Upper bound for max_connections. */
   maxConnectionsCeiling: 1_000_000,
   /** Upper bound for cache_size. */
@@ -39,6 +49,15 @@ export const LIMITS = {
   maxLabelLength: 63,
   /** Longest string from a peer or from DNS copied into one log field. */
   maxLogFieldChars: 256,
+  /**
+   * A decision line's outcome members (result, PTR names, forward answers, action, reply) are
+   * cut to this many UTF-8 bytes; with the request fields and pino's own the line stays under
+   * maxDecisionLineBytes, so one hostile client cannot crowd others out of the log.
+   */
+  maxOutcomeJsonBytes: 2_560,
+  maxDecisionLineBytes: 4_096,
+  /** Request fields of a line that would pass maxDecisionLineBytes are cut to this. */
+  maxCutRequestFieldChars: 40,
   /** Extra time allowed on top of dns_timeout × dns_tries before a lookup is declared timed out. */
   dnsDeadlineMarginMs: 250,
   /** Longest reply_hint accepted (the whole reply must stay well under Postfix's line limits). */

@@ -4,13 +4,19 @@
  */
 import pino from 'pino';
 import type { LogLevel } from './config.js';
+import { LIMITS } from './limits.js';
 import { flatCopy } from './text.js';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
 export type Logger = pino.Logger;
 
-const destinations = new WeakMap<Logger, { flushSync(): void }>();
+const destinations = new WeakMap<Logger, { flushSync(): void; dropped(): number }>();
+
+/** Log lines this logger dropped because its stdout did not keep up (0 for other loggers). */
+export function droppedLogLines(logger: Logger): number {
+  return destinations.get(logger)?.dropped() ?? 0;
+}
 
 const OPTIONS = (level: LogLevel): pino.LoggerOptions => ({
   level,
@@ -50,6 +56,8 @@ const LOG_FLUSH_MS = 250;
 const LOG_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** The most one write(2) of log lines carries (queued batches are joined up to this). */
 const LOG_WRITE_BYTES = 1024 * 1024;
+/** At most one stderr warning about dropped log lines this often. */
+const LOG_DROP_WARNING_MS = 60_000;
 /** How long the last flush at exit may wait for a blocked stdout. */
 const LOG_EXIT_FLUSH_MS = 2_000;
 
@@ -143,13 +151,32 @@ export function createLogger(level: LogLevel, fd = 1): Logger {
     }
   };
   destination.on('error', (error: NodeJS.ErrnoException) => report(`cannot write logs (${error.code ?? error.message})`));
-  destination.on('drop', () => report(`stdout is not being read: over ${LOG_BACKLOG_BYTES / 1024 / 1024} MiB of log lines waiting, dropping new ones`));
+  // Lines dropped are counted (fcrdns_log_lines_dropped_total) and said on stderr, at most once
+  // a minute with the running count: stderr goes to the journal apart from stdout's backlog.
+  const drops = { lines: 0, lastWarning: Number.NEGATIVE_INFINITY };
+  destination.on('drop', (data: Buffer | string) => {
+    let lines = 0;
+    for (let at = data.indexOf('\n'); at !== -1; at = data.indexOf('\n', at + 1)) lines++;
+    drops.lines += Math.max(1, lines);
+    const now = Date.now();
+    if (now - drops.lastWarning < LOG_DROP_WARNING_MS) return;
+    drops.lastWarning = now;
+    try {
+      process.stderr.write(
+        `fcrdns-policyd: stdout is not being read: over ${LOG_BACKLOG_BYTES / 1024 / 1024} MiB of log lines waiting; ` +
+          `${drops.lines} lines dropped so far; still answering requests\n`,
+      );
+    } catch {
+      // stderr is gone too: the metric still counts.
+    }
+  });
   const batcher = new LineBatcher(destination);
   const logger = pino(OPTIONS(level), batcher);
   const startExitFlush = (): void => {
     if (exitDeadline === Number.POSITIVE_INFINITY) exitDeadline = Date.now() + LOG_EXIT_FLUSH_MS;
   };
   destinations.set(logger, {
+    dropped: () => drops.lines,
     flushSync: () => {
       startExitFlush();
       try {
@@ -203,8 +230,21 @@ interface OutcomeParts {
   result: string;
   temperrorStage?: 'ptr' | 'forward' | undefined;
   reason?: string;
-  ptr?: { outcome: string; code?: string | undefined; names: readonly string[]; ignored: readonly { name: string; reason: string }[] };
-  forward?: readonly { name: string; outcome: string; code?: string | undefined; addresses: readonly string[]; matched: boolean }[];
+  ptr?: {
+    outcome: string;
+    code?: string | undefined;
+    names: readonly string[];
+    ignored: readonly { name: string; reason: string }[];
+    ignoredCounts?: Readonly<Record<string, number | undefined>> | undefined;
+  };
+  forward?: readonly {
+    name: string;
+    outcome: string;
+    code?: string | undefined;
+    addresses: readonly string[];
+    omitted?: number | undefined;
+    matched: boolean;
+  }[];
   action: string;
   reply: string;
   /** Further fields with keys fixed by the caller's code (never taken from a peer). */
@@ -237,8 +277,10 @@ export function outcomeFields(parts: OutcomeParts): OutcomeFields {
             ...(parts.ptr.code ? { code: parts.ptr.code } : {}),
             names: parts.ptr.names,
             ...(parts.ptr.ignored.length > 0
-              ? { ignored: parts.ptr.ignored.map((item) => ({ name: item.name.slice(0, 256), reason: item.reason })) }
+              ? { ignored: parts.ptr.ignored.map((item) => ({ name: item.name.slice(0, LIMITS.maxLogFieldChars), reason: item.reason })) }
               : {}),
+            // Every unusable name by reason: the examples above are at most a few.
+            ...(parts.ptr.ignoredCounts ? { ignored_counts: parts.ptr.ignoredCounts } : {}),
           },
         }
       : {}),
@@ -249,8 +291,8 @@ export function outcomeFields(parts: OutcomeParts): OutcomeFields {
             outcome: check.outcome,
             ...(check.code ? { code: check.code } : {}),
             addresses: check.addresses.slice(0, MAX_LOGGED_ADDRESSES),
-            ...(check.addresses.length > MAX_LOGGED_ADDRESSES
-              ? { addresses_omitted: check.addresses.length - MAX_LOGGED_ADDRESSES }
+            ...(check.addresses.length > MAX_LOGGED_ADDRESSES || check.omitted
+              ? { addresses_omitted: Math.max(0, check.addresses.length - MAX_LOGGED_ADDRESSES) + (check.omitted ?? 0) }
               : {}),
             matched: check.matched,
           })),
@@ -262,7 +304,52 @@ export function outcomeFields(parts: OutcomeParts): OutcomeFields {
   };
   // A flat string: kept per judgement and copied into a line per request (a slice of the
   // serialisation would be two objects to fetch each time).
-  return { json: flatCopy(JSON.stringify(fields).slice(1, -1)) };
+  return { json: flatCopy(withinOutcomeCap(fields)) };
+}
+
+type Serialisable = Record<string, unknown> & {
+  ptr?: { names: readonly string[]; ignored?: readonly unknown[]; names_omitted?: number };
+  forward?: readonly { matched: boolean }[];
+  forward_omitted?: number;
+};
+
+/**
+ * The outcome's JSON members, cut to LIMITS.maxOutcomeJsonBytes: one hostile client's answer
+ * (fifty 253-character names, each with sixteen addresses) must not crowd other clients' lines
+ * out of the log. Unmatched forward checks go first, then the ignored examples, then PTR names
+ * past the first; what is cut is counted in `forward_omitted` / `names_omitted`, and
+ * `ignored_counts` still counts every unusable name. Only such answers pay for the loop.
+ */
+function withinOutcomeCap(fields: Serialisable): string {
+  const tooLong = (text: string): boolean =>
+    text.length * 3 > LIMITS.maxOutcomeJsonBytes && Buffer.byteLength(text) > LIMITS.maxOutcomeJsonBytes;
+  let json = JSON.stringify(fields);
+  if (!tooLong(json)) return json.slice(1, -1);
+  const cut: Serialisable = { ...fields };
+  const forward = [...(cut.forward ?? [])];
+  const ptr = cut.ptr ? { ...cut.ptr, names: [...cut.ptr.names] } : undefined;
+  let forwardOmitted = 0;
+  let namesOmitted = 0;
+  while (tooLong(json)) {
+    let unmatched = forward.length - 1;
+    while (unmatched >= 0 && forward[unmatched]?.matched) unmatched--;
+    if (unmatched >= 0 && forward.length > 1) {
+      forward.splice(unmatched, 1);
+      forwardOmitted++;
+    } else if (ptr?.ignored !== undefined) {
+      delete ptr.ignored;
+    } else if (ptr !== undefined && ptr.names.length > 1) {
+      ptr.names.pop();
+      namesOmitted++;
+    } else break;
+    if (ptr) cut.ptr = namesOmitted > 0 ? { ...ptr, names_omitted: namesOmitted } : ptr;
+    if (cut.forward) {
+      cut.forward = forward;
+      if (forwardOmitted > 0) cut.forward_omitted = forwardOmitted;
+    }
+    json = JSON.stringify(cut);
+  }
+  return json.slice(1, -1);
 }
 
 const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -304,7 +391,21 @@ export function logDecision(logger: Logger, request: RequestFields, outcome: Out
   pieces[15] = cached ? ',"cached":true,"duration_ms":' : ',"cached":false,"duration_ms":';
   pieces[16] = String(roundMs(durationMs));
   pieces[18] = line.end;
-  const text = pieces.join('');
+  let text = pieces.join('');
+  // Request strings are cut to 256 characters each, but a peer's control bytes escape to six
+  // characters apiece: such a line is written again with the request fields cut shorter, so no
+  // decision line passes LIMITS.maxDecisionLineBytes (checked on bytes only when it could).
+  if (text.length * 3 > LIMITS.maxDecisionLineBytes && Buffer.byteLength(text) > LIMITS.maxDecisionLineBytes) {
+    const short = (value: string): string => JSON.stringify(value.slice(0, LIMITS.maxCutRequestFieldChars));
+    pieces[4] = short(request.clientAddress);
+    pieces[6] = short(request.heloName);
+    pieces[8] = short(request.instance);
+    pieces[10] = short(request.queueId);
+    pieces[12] = short(request.protocolState);
+    pieces[13] = ',"request_fields_cut":true,';
+    text = pieces.join('');
+    pieces[13] = ',';
+  }
   // Let go of this request's strings before the next young-generation collection.
   pieces[4] = pieces[6] = pieces[8] = pieces[10] = pieces[12] = pieces[14] = pieces[16] = '';
   line.stream.write(text);

@@ -27,6 +27,10 @@ export const noMetrics: Metrics = {
 export interface MetricSources {
   server(): ServerStats;
   cache(): CacheStats;
+  /** New clients answered without DNS while the heap was nearly full. */
+  shed(): number;
+  /** Log lines dropped because stdout did not keep up. */
+  droppedLogLines(): number;
 }
 
 /** Start the endpoint; resolves once it listens. */
@@ -83,6 +87,24 @@ export async function startMetrics(listen: { host: string; port: number }, sourc
     collect() {
       this.reset();
       this.inc(sources.server().protocolErrors);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_shed_requests_total',
+    help: 'New clients answered per temperror_action without DNS while the heap was nearly full',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.shed());
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout (journald, a pipe) did not keep up',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.droppedLogLines());
     },
   });
   new client.Counter({

@@ -2,7 +2,8 @@ import t from 'tap';
 import ipaddr from 'ipaddr.js';
 import { directLookups } from '../src/dns.js';
 import { parseClientIp, reverseName } from '../src/ip.js';
-import { hostnameProblem, lookupIprev } from '../src/iprev.js';
+import { hostnameProblem, keepPtrRecords, knownIprev, lookupIprev } from '../src/iprev.js';
+import { LIMITS } from '../src/limits.js';
 import { zoneResolver, type ZoneTable } from './helpers/zone-resolver.js';
 
 async function check(ipText: string, table: ZoneTable, maxPtrNames = 10) {
@@ -29,8 +30,12 @@ t.test('only ::ffff:0:0/96 is taken for an IPv4 client, as ipaddr.js classifies 
     ['::FFFF:c000:201', 4, '192.0.2.1'],
     ['0:0:0:0:0:ffff:cb00:7105', 4, '203.0.113.5'],
     ['::ffff:0:192.0.2.1', 6, '::ffff:0:c000:201'],
-    // ipaddr.js reads the deprecated IPv4-compatible form as IPv4-mapped (Postfix never sends it).
-    ['::192.0.2.1', 4, '192.0.2.1'],
+    // The deprecated IPv4-compatible form, which glibc's inet_ntop (and so Postfix) prints for
+    // ::/96: an IPv6 client, although ipaddr.js alone would read it as IPv4-mapped.
+    ['::192.0.2.1', 6, '::c000:201'],
+    ['::198.51.100.1', 6, '::c633:6401'],
+    ['0:0:0:0:0:0:203.0.113.5', 6, '::cb00:7105'],
+    ['::ffff:198.51.100.1', 4, '198.51.100.1'],
     ['64:ff9b::192.0.2.1', 6, '64:ff9b::c000:201'],
     ['1::ffff:192.0.2.1', 6, '1::ffff:c000:201'],
     ['::fffe:192.0.2.1', 6, '::fffe:c000:201'],
@@ -126,7 +131,39 @@ t.test('max_ptr_names bounds the forward queries', async (t) => {
   const { result, queries } = await check('203.0.113.5', { ptr: { [V4_ARPA]: names }, a: { 'h29.example.com': ['203.0.113.5'] } }, 10);
   t.equal(result.result, 'no_forward', 'the one good name is past the limit');
   t.equal(queries.length, 11);
-  t.equal(result.ptr.ignored.filter((item) => item.reason === 'over max_ptr_names').length, 20);
+  t.equal(result.ptr.ignored.length, LIMITS.maxIgnoredExamples, 'a few examples kept');
+  t.same(result.ptr.ignoredCounts, { 'over max_ptr_names': 20 }, 'and every one counted');
+});
+
+t.test('an IPv4-compatible client is looked up in ip6.arpa', async (t) => {
+  t.equal(
+    reverseName(parseClientIp('::198.51.100.1')!),
+    '1.0.4.6.3.3.6.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa',
+  );
+});
+
+t.test('a hostile PTR answer is kept bounded whatever its size', async (t) => {
+  const long = (i: number) => `${'x'.repeat(60)}.${'y'.repeat(60)}.${'z'.repeat(60)}.${String(i).padStart(50, 'n')}.hostile.example`;
+  const records = [
+    ...Array.from({ length: 300 }, (_, i) => long(i)),
+    ...Array.from({ length: 3000 }, () => long(1).toUpperCase()),
+    ...Array.from({ length: 500 }, (_, i) => `bad name ${i} ${'\u0000'.repeat(400)}`),
+    '192.0.2.1',
+  ];
+  const kept = keepPtrRecords(records);
+  if (kept.kind !== 'answer') throw new Error('not an answer');
+  t.equal(kept.records.length, LIMITS.maxPtrNamesCeiling + LIMITS.maxIgnoredExamples, 'ceiling names + a few examples');
+  t.ok(kept.records.every((record) => record.length <= LIMITS.maxLogFieldChars), 'every kept record cut to 256 characters');
+  t.equal(kept.omitted, records.length - kept.records.length);
+  t.same(kept.dropped, { 'over max_ptr_names': 250, duplicate: 2996, 'invalid hostname': 500, 'numeric name': 1 });
+  const ip = parseClientIp('192.0.2.1')!;
+  const result = knownIprev(ip, { ptr: () => kept, addresses: () => ({ kind: 'not_found', code: 'ENOTFOUND' }) }, 10);
+  t.equal(result?.result, 'no_forward');
+  t.equal(result?.ptr.names.length, 10);
+  t.equal(result?.ptr.ignored.length, LIMITS.maxIgnoredExamples);
+  const counts = result?.ptr.ignoredCounts ?? {};
+  t.equal(Object.values(counts).reduce((sum, count) => sum + (count ?? 0), 0), records.length - 10, 'every record is accounted for');
+  t.ok(JSON.stringify(kept).length < 16_000, `kept answer serialises to ${JSON.stringify(kept).length} characters`);
 });
 
 t.test('hostname validity follows Postfix valid_hostname', async (t) => {

@@ -3,6 +3,7 @@
  * serialised once, and must write exactly what pino's logger.info() would.
  */
 import t from 'tap';
+import { LIMITS } from '../src/limits.js';
 import { createStreamLogger, logDecision, outcomeFields, type OutcomeFields, type RequestFields } from '../src/log.js';
 
 /** The decision line's fields in SPEC order, as pino would be given them. */
@@ -83,4 +84,50 @@ t.test('timestamps are ISO 8601 UTC with milliseconds, as pino.stdTimeFunctions.
     t.equal(new Date(time).toISOString(), time);
   }
   t.end();
+});
+
+t.test('a decision line stays under 4 KiB whatever DNS and the peer sent, and says what was cut', async (t) => {
+  const name = (i: number) => `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${String(i).padStart(40, 'd')}.example`;
+  const names = Array.from({ length: 50 }, (_, i) => name(i));
+  const addresses = Array.from({ length: 16 }, (_, i) => `2001:db8:ffff:ffff:ffff:ffff:ffff:${i.toString(16)}`);
+  const outcome = outcomeFields({
+    result: 'pass',
+    ptr: {
+      outcome: 'answer',
+      names,
+      ignored: Array.from({ length: 4 }, () => ({ name: '\u0001'.repeat(256), reason: 'invalid hostname' })),
+      ignoredCounts: { 'invalid hostname': 4000 },
+    },
+    forward: names.map((n, i) => ({ name: n, outcome: 'answer', addresses, omitted: 48, matched: i === 30 })),
+    action: 'dunno',
+    reply: 'DUNNO',
+    extra: { helo: 'mismatch', decided_by: 'iprev' },
+  });
+  t.ok(Buffer.byteLength(outcome.json) <= LIMITS.maxOutcomeJsonBytes, `outcome ${Buffer.byteLength(outcome.json)} bytes`);
+  const fields = JSON.parse(`{${outcome.json}}`) as {
+    forward: Array<{ name: string; matched: boolean }>;
+    forward_omitted: number;
+    ptr: { names: string[]; names_omitted?: number; ignored?: unknown; ignored_counts: Record<string, number> };
+  };
+  t.ok(fields.forward.some((check) => check.matched && check.name === name(30)), 'the matched check is kept');
+  t.equal(fields.forward.length + fields.forward_omitted, 50, 'forward checks cut are counted');
+  t.equal(fields.ptr.names.length + (fields.ptr.names_omitted ?? 0), 50, 'PTR names cut are counted');
+  t.same(fields.ptr.ignored_counts, { 'invalid hostname': 4000 }, 'the counts survive the cut');
+
+  const hostile: RequestFields = {
+    clientAddress: '2001:db8::1',
+    heloName: '\u0001'.repeat(256),
+    instance: '\u0002'.repeat(256),
+    queueId: '\u0003'.repeat(256),
+    protocolState: '\u0004'.repeat(256),
+  };
+  const { lines, logger } = capture();
+  logDecision(logger, hostile, outcome, false, 1);
+  const line = lines[0] ?? '';
+  t.ok(Buffer.byteLength(line) <= LIMITS.maxDecisionLineBytes, `line ${Buffer.byteLength(line)} bytes`);
+  t.match(JSON.parse(line), { request_fields_cut: true, client_address: '2001:db8::1', result: 'pass', msg: 'decision' });
+
+  const ordinary = capture();
+  logDecision(ordinary.logger, REQUESTS[0]!, OUTCOMES[0]!, true, 1);
+  t.notMatch(ordinary.lines[0] ?? '', /_cut|_omitted/, 'an ordinary line is not cut');
 });
