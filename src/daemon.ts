@@ -14,7 +14,7 @@ import { LIMITS } from './limits.js';
 import { droppedLogLines, logDecision, outcomeFields, type Logger, type OutcomeFields } from './log.js';
 import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
-import { createHeapGuard } from './heap-guard.js';
+import { createHeapGuard, type HeapReading } from './heap-guard.js';
 import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
@@ -105,6 +105,8 @@ export interface DaemonDeps {
   /** Overrides for server timers (tests). */
   idleTimeoutMs?: number;
   requestReadTimeoutMs?: number;
+  /** Reads heap use for load shedding (tests); V8's heap statistics by default. */
+  heapReading?: () => HeapReading;
   /** Starts the listener (a bench drives the request handler without sockets). */
   startServer?: (options: ServerOptions<MessageVerdict>) => Promise<PolicyServer>;
 }
@@ -366,7 +368,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (shedding) {
       logger.warn(heap, 'heap nearly full: new uncached clients are answered per temperror_action without DNS until it frees up');
     } else logger.info({ ...heap, shed: shedMeanwhile }, 'heap freed up: new clients are looked up again');
-  });
+  }, deps.heapReading);
   /**
    * A new client turned away while the heap is nearly full: a temperror of the PTR stage with
    * the code EHEAPFULL (no query was sent), so temperror_action decides and the log says why.
