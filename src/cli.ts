@@ -2,7 +2,7 @@
  * Process concerns only: argv, the config file on disk, signals, exit codes, and the `check`
  * and `config` commands. Everything else lives in the modules it wires.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { LIMITS } from './limits.js';
@@ -66,13 +66,58 @@ export function heapProblem(config: Config, heapLimitBytes = v8.getHeapStatistic
 export function loadConfig(path: string | undefined): Config {
   const file = path ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
   if (file === undefined) return defaultConfig();
-  let text: string;
+  return parseConfig(readConfigFile(file), file);
+}
+
+/** A config file is a few KiB; past this it is a mistake (a log or a device named by accident). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+const FILE_KINDS: Array<[keyof Pick<Stats, 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>, string]> = [
+  ['isDirectory', 'a directory'],
+  ['isFIFO', 'a FIFO'],
+  ['isSocket', 'a socket'],
+  ['isCharacterDevice', 'a character device'],
+  ['isBlockDevice', 'a block device'],
+];
+
+/**
+ * The text of a config file: only a regular file (or a symlink to one), at most 1 MiB. Opened
+ * without blocking, so a FIFO cannot stall start-up or a SIGHUP reload waiting for a writer, and
+ * read with a bound, so /dev/zero or a file that keeps growing cannot fill the heap.
+ */
+export function readConfigFile(file: string): string {
+  const fail = (why: string): never => {
+    throw new ConfigError([`${file}: ${why}`]);
+  };
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (error) {
-    throw new ConfigError([`${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`]);
+    return fail(`cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  return parseConfig(text, file);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) {
+      const kind = FILE_KINDS.find(([test]) => stats[test]())?.[1] ?? 'not a regular file';
+      return fail(`is ${kind}, not a regular file: name the config file itself`);
+    }
+    const tooBig = `is over 1 MiB (${MAX_CONFIG_BYTES} bytes); a config file is a few KiB: is this the right file?`;
+    if (stats.size > MAX_CONFIG_BYTES) return fail(tooBig);
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let used = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, used, buffer.length - used, null);
+      if (read === 0) break;
+      used += read;
+      if (used > MAX_CONFIG_BYTES) return fail(tooBig);
+    }
+    return buffer.toString('utf8', 0, used);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    return fail(`cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Entry point; resolves to the exit status for one-shot commands, or never for the daemon. */

@@ -324,7 +324,9 @@ export function parseConfig(text: string, source: string): Config {
     }
   };
 
-  const lines = text.split('\n');
+  // A UTF-8 byte-order mark, as some Windows editors write one, is not part of the first line
+  // (JavaScript's \s matches U+FEFF: it would read as a continuation line).
+  const lines = (text.startsWith('\uFEFF') ? text.slice(1) : text).split('\n');
   lines.forEach((rawLine, index) => {
     const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
     const lineNumber = index + 1;

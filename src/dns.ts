@@ -21,7 +21,7 @@ export type DnsOutcome<T> =
       records: T;
       /** seconds, where the resolver exposes it */
       ttl?: number;
-      /** Records of the answer not kept (bounded memory per answer: keepPtrRecords, MAX_ADDRESSES_KEPT). */
+      /** Records of the answer not kept (bounded memory per answer: keepPtrRecords, LIMITS.maxAddressesKept). */
       omitted?: number;
       /** PTR answers: why the records not kept were set aside, by reason. */
       dropped?: Readonly<Partial<Record<IgnoredReason, number>>>;

@@ -112,8 +112,19 @@ export interface Network {
 /** Parse `a.b.c.d/n`, `v6/n` or a bare address (a host route); undefined if invalid. */
 export function parseNetwork(text: string): Network | undefined {
   try {
-    const range = text.includes('/') ? ipaddr.parseCIDR(text) : undefined;
-    if (range) return { text, range };
+    const slash = text.indexOf('/');
+    // An IPv6 network's dotted-quad tail is rewritten first, as for a client (withHexTail).
+    const range =
+      slash === -1 ? undefined : text.includes(':') ? ipaddr.IPv6.parseCIDR(`${withHexTail(text.slice(0, slash))}${text.slice(slash)}`) : ipaddr.IPv4.parseCIDR(text);
+    if (range) {
+      // `::ffff:a.b.c.d/N` (N ≥ 96) is the IPv4 network a.b.c.d/(N−96): clients in it are judged
+      // as IPv4 by then (parseClientIp), so as an IPv6 network it would silently never match.
+      const [base, bits] = range;
+      if (base.kind() === 'ipv6' && isIPv4Mapped(base as ipaddr.IPv6) && bits >= 96) {
+        return { text, range: [(base as ipaddr.IPv6).toIPv4Address(), bits - 96] };
+      }
+      return { text, range };
+    }
     const host = parseClientIp(text);
     if (!host) return undefined;
     return { text, range: [host.parsed, host.family === 4 ? 32 : 128] };

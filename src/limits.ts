@@ -30,10 +30,12 @@ export const LIMITS = {
    */
   maxIgnoredExamples: 4,
   /**
-   * Addresses kept of one A/AAAA answer (a 64 KB answer holds ~4,000): a mail host has a handful;
-   * only these are compared with the client, the rest are counted (`addresses_omitted`).
+   * Addresses kept of one A/AAAA answer (a 64 KB answer holds ~4,000 A records): a mail host has
+   * a handful, a big round-robin set a few hundred; only these are compared with the client, the
+   * rest are counted (`addresses_omitted`). At most ~50 KB per cache entry, and the cache is
+   * bounded in bytes too.
    */
-  maxAddressesKept: 64,
+  maxAddressesKept: 1024,
   /** Upper bound for max_connections. */
   maxConnectionsCeiling: 1_000_000,
   /** Upper bound for cache_size. */
