@@ -15,6 +15,7 @@ import { droppedLogLines, logDecision, outcomeFields, type Logger, type OutcomeF
 import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { createHeapGuard, type HeapReading } from './heap-guard.js';
+import { pacedStart } from './pacing.js';
 import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
@@ -357,10 +358,36 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     if (judgement) return answer(request, current, connection, judgement, true, started);
     if (heapGuard.shedding()) {
       heapGuard.count();
-      return answer(request, current, connection, shedJudgement(request, current, policy), false, started);
+      return answer(request, current, connection, shedJudgement(request, current, policy, 'EHEAPFULL'), false, started);
+    }
+    if (waitingForDns >= LIMITS.maxWaitingRequests) {
+      noteBusy();
+      return answer(request, current, connection, shedJudgement(request, current, policy, 'EBUSY'), false, started);
     }
     const waiting = detachedRequest(request);
-    return judgeWithLookups(waiting, current, policy).then(({ judgement, cached }) => answer(waiting, current, connection, judgement, cached, started));
+    waitingForDns++;
+    return pacedStart(() => judgeWithLookups(waiting, current, policy))
+      .finally(() => waitingForDns--)
+      .then(({ judgement, cached }) => answer(waiting, current, connection, judgement, cached, started));
+  };
+
+  /**
+   * Requests waiting for DNS, across all connections. The per-connection bounds (64 pipelined ×
+   * max_connections) admit far more than the heap holds (~5.7 KB each, plus their queries):
+   * past LIMITS.maxWaitingRequests a new client is answered at once per temperror_action, as
+   * it would be when its lookups timed out, instead of the daemon dying of "heap limit".
+   */
+  let waitingForDns = 0;
+  const busy = { shed: 0, lastWarning: Number.NEGATIVE_INFINITY };
+  const noteBusy = (): void => {
+    busy.shed++;
+    const now = performance.now();
+    if (now - busy.lastWarning < 60_000) return;
+    busy.lastWarning = now;
+    logger.warn(
+      { waiting: waitingForDns, limit: LIMITS.maxWaitingRequests, shed: busy.shed },
+      'too many requests waiting for DNS: new clients are answered per temperror_action until some are answered',
+    );
   };
 
   const heapGuard = createHeapGuard((shedding, reading, shedMeanwhile) => {
@@ -370,15 +397,16 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     } else logger.info({ ...heap, shed: shedMeanwhile }, 'heap freed up: new clients are looked up again');
   }, deps.heapReading);
   /**
-   * A new client turned away while the heap is nearly full: a temperror of the PTR stage with
-   * the code EHEAPFULL (no query was sent), so temperror_action decides and the log says why.
+   * A new client turned away while the heap is nearly full (EHEAPFULL) or too many requests
+   * wait for DNS (EBUSY): a temperror of the PTR stage with that code (no query was sent), so
+   * temperror_action decides and the log says why.
    */
-  const shedJudgement = (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Judgement => {
+  const shedJudgement = (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings, code: 'EHEAPFULL' | 'EBUSY'): Judgement => {
     const result: IprevResult = {
       result: 'temperror',
       temperrorStage: 'ptr',
       reverseName: reverseName(request.client),
-      ptr: { outcome: 'temporary', code: 'EHEAPFULL', names: [], ignored: [] },
+      ptr: { outcome: 'temporary', code, names: [], ignored: [] },
       forward: [],
       confirmedNames: [],
     };
@@ -439,7 +467,13 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   if (config.metricsListen) {
     metrics = await startMetrics(
       config.metricsListen,
-      { server: () => server.stats, cache: () => cacheStats, shed: () => heapGuard.shed, droppedLogLines: () => droppedLogLines(logger) },
+      {
+        server: () => server.stats,
+        cache: () => cacheStats,
+        shed: () => ({ heap: heapGuard.shed, waiting: busy.shed }),
+        waiting: () => waitingForDns,
+        droppedLogLines: () => droppedLogLines(logger),
+      },
       logger,
     );
   }

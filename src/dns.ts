@@ -7,6 +7,7 @@ import { Resolver } from 'node:dns';
 import { performance } from 'node:perf_hooks';
 import { keepPtrRecords, type IgnoredReason } from './iprev.js';
 import { LIMITS } from './limits.js';
+import { paced } from './pacing.js';
 
 /** What a resolver must offer: the shape of node:dns/promises' Resolver, so tests can pass a zone table. */
 export interface DnsResolver {
@@ -73,7 +74,7 @@ export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, f
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(finish ? finish(outcome) : outcome);
+      paced(() => resolve(finish ? finish(outcome) : outcome));
     };
     const timer = setTimeout(() => settle(TIMED_OUT), deadlineMs);
     let attempt: Promise<T>;
@@ -180,7 +181,7 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
 export function withOverallDeadline(dns: IprevDns, deadlineMs: number): { dns: IprevDns; dispose: () => void } {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<{ kind: 'temporary'; code: string }>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' }), deadlineMs);
+    timer = setTimeout(() => paced(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' })), deadlineMs);
   });
   return {
     dns: {

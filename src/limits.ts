@@ -36,6 +36,14 @@ export const LIMITS = {
    * bounded in bytes too.
    */
   maxAddressesKept: 1024,
+  /**
+   * Requests waiting for DNS across all connections; past it new clients are answered per
+   * temperror_action at once. ~5.7 KB each with their queries (bench:handler --cold), more in
+   * RSS: 6,000 waiting peaked at 146–149 MB against the unit's 150 MB budget, 4,096 leaves room
+   * (test/waiting-bound.test.ts). A request's lookups end within dns_timeout × dns_tries, so
+   * 4,096 waiting at a 1 s deadline still admits ~4,000 new clients a second.
+   */
+  maxWaitingRequests: 4_096,
   /** Upper bound for max_connections. */
   maxConnectionsCeiling: 1_000_000,
   /** Upper bound for cache_size. */

@@ -27,8 +27,10 @@ export const noMetrics: Metrics = {
 export interface MetricSources {
   server(): ServerStats;
   cache(): CacheStats;
-  /** New clients answered without DNS while the heap was nearly full. */
-  shed(): number;
+  /** New clients answered without DNS: while the heap was nearly full, or too many waited for DNS. */
+  shed(): { heap: number; waiting: number };
+  /** Requests waiting for DNS now. */
+  waiting(): number;
   /** Log lines dropped because stdout did not keep up. */
   droppedLogLines(): number;
 }
@@ -91,11 +93,22 @@ export async function startMetrics(listen: { host: string; port: number }, sourc
   });
   new client.Counter({
     name: 'fcrdns_shed_requests_total',
-    help: 'New clients answered per temperror_action without DNS while the heap was nearly full',
+    help: 'New clients answered per temperror_action without DNS, by reason: heap (nearly full), waiting (too many requests waiting for DNS)',
+    labelNames: ['reason'] as const,
     registers: [registry],
     collect() {
+      const shed = sources.shed();
       this.reset();
-      this.inc(sources.shed());
+      this.inc({ reason: 'heap' }, shed.heap);
+      this.inc({ reason: 'waiting' }, shed.waiting);
+    },
+  });
+  new client.Gauge({
+    name: 'fcrdns_requests_waiting_for_dns',
+    help: 'Requests waiting for DNS answers now',
+    registers: [registry],
+    collect() {
+      this.set(sources.waiting());
     },
   });
   new client.Counter({

@@ -15,8 +15,11 @@ import net from 'node:net';
 export interface HostileDnsOptions {
   /** The forward zone the PTR names live in, e.g. `hostile.example`. */
   forwardZone: string;
-  /** `distinct`: ~250 different names of ~250 characters; `duplicates`: one name thousands of times. */
-  style: 'distinct' | 'duplicates';
+  /**
+   * `distinct`: ~240 different names of 248 characters; `duplicates`: one name thousands of
+   * times; `silent`: no answer at all (a zone whose servers are gone).
+   */
+  style: 'distinct' | 'duplicates' | 'silent';
   /** The reverse name (without the root dot) of the well-behaved client and its address. */
   good: { reverseName: string; address: string };
 }
@@ -82,6 +85,8 @@ function respond(query: Buffer, options: HostileDnsOptions, answered: HostileDns
   const inForwardZone = question.name === zone || question.name.endsWith(`.${zone}`);
   if (question.type === TYPE.PTR && question.name === options.good.reverseName) {
     answers.push(record(TYPE.PTR, encodeName(`good.${zone}`)));
+  } else if (question.type === TYPE.PTR && options.style === 'silent') {
+    return undefined;
   } else if (question.type === TYPE.PTR) {
     answered.ptr++;
     // The first PTR's rdata starts after header, question and the first record's fixed part.
