@@ -5,15 +5,15 @@
  * (heap capped). The daemon stays up, stays under the unit's memory budget, answers a good
  * client correctly throughout, and writes every decision line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Resolver } from 'node:dns/promises';
 import t from 'tap';
 import { parseClientIp, reverseName } from '../src/ip.js';
 import { bundleMissing, startBundle } from './helpers/bundle.js';
 import { startHostileDns } from './helpers/hostile-dns.js';
+import { freePort } from './helpers/knot.js';
+import { startUnbound } from './helpers/unbound.js';
 import { PolicyClient } from './helpers/policy-client.js';
 import { hasCommand, whenAvailable } from './helpers/requirements.js';
 
@@ -23,56 +23,6 @@ const RSS_BUDGET_MB = 150;
 const GOOD = '2001:db8:bad:1::25';
 const ZONE = 'hostile.example';
 
-async function startUnbound(dir: string, upstreamPort: number): Promise<{ child: ChildProcess; port: number }> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const config = join(dir, 'unbound.conf');
-  writeFileSync(
-    config,
-    [
-      'server:',
-      `  interface: 127.0.0.1@${port}`,
-      `  port: ${port}`,
-      '  do-not-query-localhost: no',
-      '  module-config: "iterator"',
-      '  num-threads: 1',
-      '  access-control: 127.0.0.0/8 allow',
-      '  chroot: ""',
-      '  username: ""',
-      `  directory: "${dir}"`,
-      `  pidfile: "${join(dir, 'unbound.pid')}"`,
-      '  use-syslog: no',
-      '  logfile: ""',
-      '  verbosity: 0',
-      '  qname-minimisation: no',
-      '  num-queries-per-thread: 1024',
-      // unbound serves 2001:db8::/32's reverse zone empty by default (RFC 6303).
-      '  local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault',
-      'stub-zone:',
-      `  name: "${ZONE}"`,
-      `  stub-addr: 127.0.0.1@${upstreamPort}`,
-      'stub-zone:',
-      '  name: "d.a.b.0.8.b.d.0.1.0.0.2.ip6.arpa"',
-      `  stub-addr: 127.0.0.1@${upstreamPort}`,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('unbound', ['-d', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const probe = new Resolver({ timeout: 500, tries: 1 });
-  probe.setServers([`127.0.0.1:${port}`]);
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`unbound exited: ${stderr}`);
-    try {
-      await probe.resolve6(`good.${ZONE}`);
-      return { child, port };
-    } catch {
-      if (Date.now() - started > 15_000) throw new Error(`unbound did not answer: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 const peakRssMb = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -88,10 +38,17 @@ await whenAvailable(missing, 'hostile zone test', async () => {
     const options = { forwardZone: ZONE, style: 'distinct' as 'distinct' | 'duplicates', good: { reverseName: reverseName(goodIp), address: GOOD } };
     const dns = await startHostileDns(options);
     t.teardown(() => dns.stop());
-    const unbound = await startUnbound(dir, dns.port);
-    t.teardown(() => unbound.child.kill());
+    const port = await freePort();
+    const unbound = await startUnbound({
+      dir,
+      port,
+      stubs: [ZONE, 'd.a.b.0.8.b.d.0.1.0.0.2.ip6.arpa'].map((zone) => ({ zone, port: dns.port })),
+      probe: `good.${ZONE}`,
+      extra: ['num-queries-per-thread: 1024'],
+    });
+    t.teardown(() => unbound.kill());
     const daemon = await startBundle(
-      ['listen = 127.0.0.1:0', 'mode = strict', `dns_servers = 127.0.0.1:${unbound.port}`, 'dns_timeout = 3s', 'dns_tries = 1', ''].join('\n'),
+      ['listen = 127.0.0.1:0', 'mode = strict', `dns_servers = 127.0.0.1:${port}`, 'dns_timeout = 3s', 'dns_tries = 1', ''].join('\n'),
     );
     t.teardown(() => daemon.stop());
     const pid = daemon.child.pid ?? 0;

@@ -5,11 +5,12 @@
  * recursion to remote servers does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseClientIp, reverseName } from '../../src/ip.js';
 import { freePort, startKnot, type Knot } from '../../test/helpers/knot.js';
+import { startUnbound } from '../../test/helpers/unbound.js';
 
 export const ZONE_SIZE = 65_536;
 
@@ -79,63 +80,15 @@ export interface DnsStack {
   stop(): Promise<void>;
 }
 
-async function startUnbound(dir: string, port: number, upstreamPort: number): Promise<ChildProcess> {
-  const config = join(dir, 'unbound.conf');
-  writeFileSync(
-    config,
-    [
-      'server:',
-      `  interface: 127.0.0.1@${port}`,
-      `  port: ${port}`,
-      '  do-not-query-localhost: no',
-      '  module-config: "iterator"',
-      '  num-threads: 1',
-      '  access-control: 127.0.0.0/8 allow',
-      '  chroot: ""',
-      '  username: ""',
-      `  directory: "${dir}"`,
-      `  pidfile: "${join(dir, 'unbound.pid')}"`,
-      '  use-syslog: no',
-      '  logfile: ""',
-      '  verbosity: 0',
-      '  msg-cache-size: 64m',
-      '  rrset-cache-size: 128m',
-      '  num-queries-per-thread: 4096',
-      // Without this, unbound walks the 32 nibble labels of an ip6.arpa name a few at a time
-      // (QNAME minimisation, RFC 9156): about six delayed round trips per client instead of two.
-      '  qname-minimisation: no',
-      '  outgoing-range: 8192',
-      // unbound serves 2001:db8::/32's reverse zone empty by default (RFC 6303); ask Knot instead.
-      '  local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault',
-      'stub-zone:',
-      '  name: "example.com"',
-      `  stub-addr: 127.0.0.1@${upstreamPort}`,
-      'stub-zone:',
-      '  name: "broken.example.net"',
-      `  stub-addr: 127.0.0.1@${upstreamPort}`,
-      'stub-zone:',
-      '  name: "8.b.d.0.1.0.0.2.ip6.arpa"',
-      `  stub-addr: 127.0.0.1@${upstreamPort}`,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('unbound', ['-d', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const { Resolver } = await import('node:dns/promises');
-  const probe = new Resolver({ timeout: 200, tries: 1 });
-  probe.setServers([`127.0.0.1:${port}`]);
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`unbound exited: ${stderr}`);
-    try {
-      await probe.resolve6('h0.example.com');
-      return child;
-    } catch {
-      if (Date.now() - started > 15_000) throw new Error(`unbound did not answer: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+/** unbound on `port` in front of Knot on `upstreamPort`, with room for the benches' load. */
+function startBenchUnbound(dir: string, port: number, upstreamPort: number): Promise<ChildProcess> {
+  return startUnbound({
+    dir,
+    port,
+    stubs: ['example.com', 'broken.example.net', '8.b.d.0.1.0.0.2.ip6.arpa'].map((zone) => ({ zone, port: upstreamPort })),
+    probe: 'h0.example.com',
+    extra: ['msg-cache-size: 64m', 'rrset-cache-size: 128m', 'num-queries-per-thread: 4096', 'outgoing-range: 8192'],
+  });
 }
 
 /** Start Knot + (delay proxy) + unbound. */
@@ -152,7 +105,7 @@ export async function startStack(options: { delayMs?: number; size?: number } = 
   }
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-unbound-'));
   const port = await freePort();
-  let unbound = await startUnbound(dir, port, upstream);
+  let unbound = await startBenchUnbound(dir, port, upstream);
   const stopUnbound = async () => {
     if (unbound.exitCode !== null) return;
     const exited = new Promise((resolve) => unbound.once('exit', resolve));
@@ -164,7 +117,7 @@ export async function startStack(options: { delayMs?: number; size?: number } = 
     resolver: `127.0.0.1:${port}`,
     async flush() {
       await stopUnbound();
-      unbound = await startUnbound(dir, port, upstream);
+      unbound = await startBenchUnbound(dir, port, upstream);
     },
     async stop() {
       await stopUnbound();
