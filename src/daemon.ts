@@ -16,7 +16,7 @@ import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { createHeapGuard, type HeapReading } from './heap-guard.js';
 import { pacedStart } from './pacing.js';
-import { assessHelo, heloFromLookup, heloWithoutLookup } from './helo.js';
+import { heloFromLookup, heloLookupUsed, heloWithoutLookup } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
@@ -296,6 +296,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     let helo: HeloStatus | undefined;
     const heloKnown = heloWithoutLookup(request.heloName, client, result.confirmedNames);
     if (typeof heloKnown === 'string') helo = heloKnown;
+    else if (!heloLookupUsed(policy)) helo = 'unchecked';
     else {
       const outcome = known.answers.addresses(heloKnown.lookup, client.family);
       if (outcome) helo = heloFromLookup(outcome, client);
@@ -411,15 +412,24 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       confirmedNames: [],
     };
     const helo = heloWithoutLookup(request.heloName, request.client, []);
-    return judge(request, result, typeof helo === 'string' ? helo : 'temperror', current, policy);
+    return judge(request, result, typeof helo === 'string' ? helo : 'unchecked', current, policy);
   };
 
   /** Ask DNS (through the cache) for what is missing, then judge. */
   const judgeWithLookups = async (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Promise<{ judgement: Judgement; cached: boolean }> => {
     const lookups = cache.forRequest();
     const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
+    // The HELO name's lookup, when its answer is used, starts with the PTR lookup inside the same
+    // deadline, not after the forward lookups: a round trip less. A HELO name that is also a PTR
+    // name shares the one query (the cache joins lookups in flight).
+    const early = heloWithoutLookup(request.heloName, request.client, []);
+    const heloAnswer = typeof early !== 'string' && heloLookupUsed(policy) ? bounded.dns.lookupAddresses(early.lookup, request.client.family) : undefined;
     const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
-    const helo = await assessHelo(request.heloName, request.client, result.confirmedNames, bounded.dns);
+    let helo: HeloStatus;
+    if (typeof early === 'string') helo = early;
+    else if (result.confirmedNames.includes(early.lookup)) helo = 'confirmed';
+    else if (heloAnswer !== undefined) helo = heloFromLookup(await heloAnswer, request.client);
+    else helo = 'unchecked';
     bounded.dispose();
     return { judgement: judge(request, result, helo, current, policy), cached: lookups.allCached() };
   };

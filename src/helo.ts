@@ -5,7 +5,16 @@
 import type { AddressOutcome, IprevDns } from './dns.js';
 import { canonicalAddress, parseClientIp, type ClientIp } from './ip.js';
 import { hostnameProblem, normaliseName } from './iprev.js';
-import type { HeloStatus } from './policy.js';
+import type { HeloStatus, PolicySettings } from './policy.js';
+
+/**
+ * Whether the HELO name's forward lookup can change an action: only when helo_mismatch_action
+ * is not `dunno`. Otherwise no query is sent for it (a hostile HELO name cannot slow a reply that
+ * does not use it), and what is known without DNS is logged, or `unchecked`.
+ */
+export function heloLookupUsed(policy: Pick<PolicySettings, 'heloMismatchAction'>): boolean {
+  return (policy.heloMismatchAction ?? 'dunno') !== 'dunno';
+}
 
 /**
  * What can be said of a HELO name without DNS, or the name whose forward lookup decides.

@@ -35,7 +35,11 @@ export interface PolicySettings {
  * How the HELO/EHLO name relates to the client: a forward-confirmed PTR name, a name whose
  * A/AAAA records include the client, an address literal of the client (RFC 5321 §4.1.3), or not.
  */
-export type HeloStatus = 'confirmed' | 'resolves' | 'literal' | 'mismatch' | 'literal_mismatch' | 'invalid' | 'missing' | 'temperror';
+/**
+ * `unchecked`: the HELO name would need a forward lookup, and none was made because
+ * helo_mismatch_action is `dunno` (a lookup whose answer cannot change the action is not made).
+ */
+export type HeloStatus = 'confirmed' | 'resolves' | 'literal' | 'mismatch' | 'literal_mismatch' | 'invalid' | 'missing' | 'temperror' | 'unchecked';
 /** The statuses helo_mismatch_action applies to; a missing name or DNS trouble never counts. */
 export const HELO_MISMATCHES: readonly HeloStatus[] = ['mismatch', 'literal_mismatch', 'invalid'];
 

@@ -111,6 +111,20 @@ t.test('HELO versus PTR is logged for every decision, with helo_mismatch_action'
   t.same(decisions(lines).map((line) => line.helo), ['confirmed', 'literal', 'mismatch', 'literal_mismatch']);
 });
 
+t.test('a HELO lookup is made only when helo_mismatch_action can use it, and then alongside the PTR lookup', async (t) => {
+  const unused = await start(t, 'mode = strict\n');
+  t.equal(await unused.client.ask({ client_address: '203.0.113.5', helo_name: 'other.example.com' }), 'DUNNO');
+  t.same(unused.queries, ['PTR 5.113.0.203.in-addr.arpa', 'A mail.example.com'], 'default (dunno): 1 PTR + 1 A, no query for the HELO name');
+  t.equal(await unused.client.ask({ client_address: '203.0.113.5', helo_name: 'mail.example.com' }), 'DUNNO');
+  t.same(decisions(unused.lines).map((line) => line.helo), ['unchecked', 'confirmed'], 'what is known without DNS is still logged');
+
+  const used = await start(t, 'mode = strict\nhelo_mismatch_action = defer\n');
+  t.equal(await used.client.ask({ client_address: '203.0.113.5', helo_name: 'other.example.com' }), '450 4.7.1 HELO name does not match your hostname, [203.0.113.5]');
+  t.same(used.queries, ['A other.example.com', 'PTR 5.113.0.203.in-addr.arpa', 'A mail.example.com'], 'the HELO query starts with the PTR query, not after the forward one');
+  t.equal(await used.client.ask({ client_address: '203.0.113.6', helo_name: 'wrong.example.com' }), '550 5.7.25 cannot find your hostname, [203.0.113.6]');
+  t.equal(used.queries.filter((query) => query === 'A wrong.example.com').length, 1, 'a HELO name that is also the PTR name costs one query');
+});
+
 t.test('pass_names: only a forward-confirmed name, on label boundaries', async (t) => {
   const { client, lines } = await start(t, 'mode = strict\ngeneric_action = reject\npass_names = .partner.example.org, mx.example.net\n');
   t.equal(await client.ask({ client_address: '203.0.113.8', helo_name: 'x.example.com' }), 'DUNNO', 'a generic name under .partner.example.org is let through');
@@ -163,7 +177,7 @@ t.test('Prometheus metrics after known traffic, and /healthz', async (t) => {
   t.equal(value('fcrdns_dns_queries_total{type="a",outcome="answer"}'), 2);
   t.equal(value('fcrdns_dns_query_duration_seconds_count{type="ptr"}'), 3);
   t.equal(value('fcrdns_cache_events_total{event="miss"}'), 5);
-  t.equal(value('fcrdns_cache_events_total{event="hit"}'), 4, 'second pass: PTR + A; mismatch HELO: A of wrong.example.com; no-PTR HELO: A of mail.example.com');
+  t.equal(value('fcrdns_cache_events_total{event="hit"}'), 2, 'second pass: PTR + A (no HELO lookups while helo_mismatch_action is dunno)');
   t.equal(value('fcrdns_protocol_errors_total'), 1);
   t.equal(value('fcrdns_open_connections'), 1, 'the test client; the broken one is closed');
   t.equal(value('fcrdns_connections_total{fate="accepted"}'), 2);
