@@ -149,6 +149,9 @@ function policyFor(config: Config): PolicySettings {
   return { ...settings, actions: effectiveActions(settings) };
 }
 
+/** What the metrics endpoint reports in the moment before the policy port listens. */
+const NO_CONNECTIONS_YET: ServerStats = { open: 0, accepted: 0, refused: 0, evicted: 0, protocolErrors: 0 };
+
 export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const { logger } = deps;
   let config = deps.config;
@@ -460,25 +463,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     return { reply: judgement.reply };
   };
 
-  const server: PolicyServer = await (deps.startServer ?? startPolicyServer)({
-    listen: config.listen,
-    listenMode: config.listenMode,
-    listenAllow: config.listenAllow,
-    maxConnections: config.maxConnections,
-    logger,
-    handle,
-    connectionEnded: (connection) => {
-      const message = connection.state;
-      if (message !== undefined && message.config === config) endedMessages.set(message.instance, message);
-    },
-    ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
-    ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
-  });
+  // Ready means ready: the metrics endpoint listens before the policy port accepts anything, so
+  // a scrape right after start finds it and no decision goes uncounted; `started` follows both.
+  let policyServer: PolicyServer | undefined;
   if (config.metricsListen) {
     metrics = await startMetrics(
       config.metricsListen,
       {
-        server: () => server.stats,
+        server: () => policyServer?.stats ?? NO_CONNECTIONS_YET,
         cache: () => cacheStats,
         shed: () => ({ heap: heapGuard.shed, waiting: busy.shed }),
         waiting: () => waitingForDns,
@@ -487,6 +479,28 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       logger,
     );
   }
+  let server: PolicyServer;
+  try {
+    server = await (deps.startServer ?? startPolicyServer)({
+      listen: config.listen,
+      listenMode: config.listenMode,
+      listenAllow: config.listenAllow,
+      maxConnections: config.maxConnections,
+      logger,
+      handle,
+      connectionEnded: (connection) => {
+        const message = connection.state;
+        if (message !== undefined && message.config === config) endedMessages.set(message.instance, message);
+      },
+      ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
+      ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
+    });
+  } catch (error) {
+    // The policy port could not be had (in use, no permission): the metrics port goes too.
+    await metrics.close();
+    throw error;
+  }
+  policyServer = server;
   logger.info(
     { source: config.source, listen: server.address, config: Object.fromEntries(config.effective) },
     'started',
