@@ -536,6 +536,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     async close() {
       await server.close();
       await metrics.close();
+      heapGuard.close();
       logger.info('stopped');
     },
   };

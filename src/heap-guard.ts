@@ -6,13 +6,14 @@
  * Instead, while the heap is nearly full, new uncached clients are answered at once per
  * temperror_action (no DNS, nothing kept), and cached clients go on being judged as usual.
  */
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
-/** Shed above this share of the heap limit… */
-const SHED_ABOVE = 0.85;
+/** Shed above this share of the heap limit, live after a full collection… */
+const SHED_ABOVE = 0.75;
 /** …until the heap falls below this share again (hysteresis: no flapping per request). */
-const RESUME_BELOW = 0.7;
-/** Heap statistics are read at most this often (a read is a few µs; new clients arrive faster). */
+const RESUME_BELOW = 0.6;
+/** The reading is looked at most this often (new clients arrive faster). */
 const SAMPLE_EVERY_MS = 50;
 
 export interface HeapGuard {
@@ -22,6 +23,8 @@ export interface HeapGuard {
   readonly shed: number;
   /** Count one shed request. */
   count(): void;
+  /** Stop watching collections (the daemon closed). */
+  close(): void;
 }
 
 export interface HeapReading {
@@ -29,10 +32,28 @@ export interface HeapReading {
   limit: number;
 }
 
-const v8Reading = (): HeapReading => {
-  const stats = v8.getHeapStatistics();
-  return { used: stats.used_heap_size, limit: stats.heap_size_limit };
-};
+/**
+ * The heap that is live, not merely used: read right after each full (mark-sweep) collection.
+ * used_heap_size at any other moment includes garbage not yet collected, and under a busy cold
+ * load with a full cache it passes 85 % of the limit shortly before every major collection, which
+ * would shed ordinary new clients. Until the first major collection nothing is live enough to
+ * matter, so the reading starts at 0.
+ */
+function liveHeapReading(): () => HeapReading {
+  const limit = v8.getHeapStatistics().heap_size_limit;
+  let live = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (((entry as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        live = v8.getHeapStatistics().used_heap_size;
+      }
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const read = () => ({ used: live, limit });
+  read.stop = () => observer.disconnect();
+  return read;
+}
 
 /**
  * `changed` is told when shedding starts (with the reading) and when it ends (with how many
@@ -40,7 +61,7 @@ const v8Reading = (): HeapReading => {
  */
 export function createHeapGuard(
   changed: (shedding: boolean, reading: HeapReading, shedMeanwhile: number) => void,
-  read: () => HeapReading = v8Reading,
+  read: (() => HeapReading) & { stop?: () => void } = liveHeapReading(),
   now: () => number = Date.now,
 ): HeapGuard {
   let active = false;
@@ -69,6 +90,9 @@ export function createHeapGuard(
     },
     count() {
       shed++;
+    },
+    close() {
+      read.stop?.();
     },
   };
 }
