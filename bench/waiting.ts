@@ -7,9 +7,8 @@
  * answered at once past the waiting bound, and peak RSS. Target: loaded p99 ≤ 50 ms.
  * Run: npm run bench:waiting [-- CONNECTIONS PIPELINED ROUNDS].
  */
-import { readFileSync } from 'node:fs';
 import { parseClientIp, reverseName } from '../src/ip.js';
-import { startBundle } from '../test/helpers/bundle.js';
+import { peakRssMb, startBundle } from '../test/helpers/bundle.js';
 import { startHostileDns } from '../test/helpers/hostile-dns.js';
 import { PolicyClient, policyRequest } from '../test/helpers/policy-client.js';
 import { median } from './lib/measure.js';
@@ -20,7 +19,6 @@ const ROUNDS = Number(process.argv[4] ?? 3);
 const GOOD = '2001:db8:bad:1::25';
 const ZONE = 'hostile.example';
 
-const peakRssMb = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
 
 async function cachedLoop(good: PolicyClient, until: () => boolean): Promise<number[]> {

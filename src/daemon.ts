@@ -16,7 +16,7 @@ import { authenticationResults } from './authres.js';
 import { genericSignal, type GenericSignal } from './generic.js';
 import { createHeapGuard, type HeapReading } from './heap-guard.js';
 import { pacedStart } from './pacing.js';
-import { heloFromLookup, heloLookupUsed, heloWithoutLookup } from './helo.js';
+import { heloFromLookup, heloLookupUsed, heloWithoutLookup, startHeloAssessment } from './helo.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { decide, effectiveActions, findExemption, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyAttributes } from './protocol.js';
@@ -422,17 +422,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const judgeWithLookups = async (request: PolicyRequest<KnownClient>, current: Config, policy: PolicySettings): Promise<{ judgement: Judgement; cached: boolean }> => {
     const lookups = cache.forRequest();
     const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: current.dnsTimeoutMs, tries: current.dnsTries }));
-    // The HELO name's lookup, when its answer is used, starts with the PTR lookup inside the same
-    // deadline, not after the forward lookups: a round trip less. A HELO name that is also a PTR
-    // name shares the one query (the cache joins lookups in flight).
-    const early = heloWithoutLookup(request.heloName, request.client, []);
-    const heloAnswer = typeof early !== 'string' && heloLookupUsed(policy) ? bounded.dns.lookupAddresses(early.lookup, request.client.family) : undefined;
+    const heloFor = startHeloAssessment(request.heloName, request.client, bounded.dns, heloLookupUsed(policy));
     const result = await lookupIprev(request.client, bounded.dns, current.maxPtrNames);
-    let helo: HeloStatus;
-    if (typeof early === 'string') helo = early;
-    else if (result.confirmedNames.includes(early.lookup)) helo = 'confirmed';
-    else if (heloAnswer !== undefined) helo = heloFromLookup(await heloAnswer, request.client);
-    else helo = 'unchecked';
+    const helo = await heloFor(result.confirmedNames);
     bounded.dispose();
     return { judgement: judge(request, result, helo, current, policy), cached: lookups.allCached() };
   };

@@ -149,10 +149,10 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
   /**
    * Of a PTR answer only what can be examined is kept (a hostile zone may answer thousands of
    * names): the usable names up to the max_ptr_names ceiling, a few unusable ones as examples,
-   * and counts of the rest. An answer the daemon keeps costs at most ~14 KB whatever DNS sent.
+   * and counts of the rest. An answer the daemon keeps costs at most ~15 KB whatever DNS sent.
    */
   const ptrKept = (outcome: PtrOutcome): PtrOutcome => (outcome.kind === 'answer' ? keepPtrRecords(outcome.records) : outcome);
-  /** The records' addresses (the first MAX_ADDRESSES_KEPT), and the smallest TTL as the answer's own. */
+  /** The records' addresses (the first LIMITS.maxAddressesKept), and the smallest TTL as the answer's own. */
   const addresses = (outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome => {
     if (outcome.kind !== 'answer') return outcome;
     const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);

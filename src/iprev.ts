@@ -96,8 +96,10 @@ function fromPtr(
   }
   const names: string[] = [];
   const ignored: IgnoredName[] = [];
-  const counts: Partial<Record<IgnoredReason, number>> = { ...(ptr.kind === 'answer' ? ptr.dropped : undefined) };
+  // Counts by reason, made only when the answer has something to ignore (the common answer has not).
+  let counts: Partial<Record<IgnoredReason, number>> | undefined = ptr.kind === 'answer' && ptr.dropped ? { ...ptr.dropped } : undefined;
   const ignore = (name: string, reason: IgnoredReason): void => {
+    counts ??= {};
     counts[reason] = (counts[reason] ?? 0) + 1;
     if (ignored.length < LIMITS.maxIgnoredExamples) ignored.push({ name: name.slice(0, LIMITS.maxLogFieldChars), reason });
   };
@@ -109,13 +111,12 @@ function fromPtr(
     else if (names.length >= maxPtrNames) ignore(name, 'over max_ptr_names');
     else names.push(name);
   }
-  const anyIgnored = Object.keys(counts).length > 0;
   const ptrSummary = {
     outcome: ptr.kind,
     ...(ptr.kind === 'not_found' ? { code: ptr.code } : {}),
     names,
     ignored,
-    ...(anyIgnored ? { ignoredCounts: counts } : {}),
+    ...(counts ? { ignoredCounts: counts } : {}),
   };
   if (names.length === 0) {
     return { done: { result: 'no_ptr', reverseName: arpa, ptr: ptrSummary, forward: [], confirmedNames: [] } };

@@ -5,12 +5,12 @@
  * (heap capped). The daemon stays up, stays under the unit's memory budget, answers a good
  * client correctly throughout, and writes every decision line.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseClientIp, reverseName } from '../src/ip.js';
-import { bundleMissing, startBundle } from './helpers/bundle.js';
+import { bundleMissing, peakRssMb, startBundle } from './helpers/bundle.js';
 import { startHostileDns } from './helpers/hostile-dns.js';
 import { freePort } from './helpers/knot.js';
 import { startUnbound } from './helpers/unbound.js';
@@ -23,11 +23,6 @@ const RSS_BUDGET_MB = 150;
 const GOOD = '2001:db8:bad:1::25';
 const ZONE = 'hostile.example';
 
-
-const peakRssMb = (pid: number): number => {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-};
 
 const missing = bundleMissing() ?? (hasCommand('unbound') ? undefined : 'unbound is not installed (apt-get install unbound); .ci/run installs it');
 

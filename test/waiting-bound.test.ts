@@ -7,11 +7,10 @@
  * (src/pacing.ts). The latency bound here is loose on purpose (a loaded CI machine); the
  * figure itself is printed, and was 1.7 s at p99 before the pacing.
  */
-import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { LIMITS } from '../src/limits.js';
 import { parseClientIp, reverseName } from '../src/ip.js';
-import { bundleMissing, startBundle } from './helpers/bundle.js';
+import { bundleMissing, peakRssMb, startBundle } from './helpers/bundle.js';
 import { startHostileDns } from './helpers/hostile-dns.js';
 import { PolicyClient, policyRequest } from './helpers/policy-client.js';
 
@@ -19,9 +18,6 @@ const CONNECTIONS = 400;
 const PIPELINED = 25;
 const GOOD = '2001:db8:bad:1::25';
 const ZONE = 'hostile.example';
-
-const peakRssMb = (pid: number): number =>
-  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 const missing = bundleMissing();
 if (missing) {

@@ -1,11 +1,16 @@
 /** Runs the built bundle (dist/fcrdns-policyd.js) as a real process and reads its JSON log lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { shippedNodeFlags } from './shipped.js';
 
 export const BUNDLE = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/fcrdns-policyd.js');
+
+/** A process's peak resident memory so far (VmHWM), in MB. */
+export function peakRssMb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
 
 export function bundleMissing(): string | undefined {
   return existsSync(BUNDLE) ? undefined : `${BUNDLE} is missing: run "npm run build" (npm test does it first)`;
