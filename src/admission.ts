@@ -1,0 +1,80 @@
+/**
+ * Admission of new clients to DNS: whether a request for a client not in the cache may start
+ * lookups, or is answered at once per temperror_action because the daemon is under pressure.
+ * Two bounds, each counted and said in the log:
+ * - the heap nearly full (src/heap-guard.ts): `EHEAPFULL`;
+ * - too many requests already waiting for DNS across all connections: `EBUSY`. The
+ *   per-connection bounds (64 pipelined × max_connections) admit far more than the heap holds
+ *   (~5.7 KB each, plus their queries): past LIMITS.maxWaitingRequests a new client is answered
+ *   as it would be when its lookups timed out, instead of the daemon dying of "heap limit".
+ * Cached clients never come here: they are judged as usual whatever the pressure.
+ */
+import { performance } from 'node:perf_hooks';
+import { createHeapGuard, type HeapGuard, type HeapReading } from './heap-guard.js';
+import { LIMITS } from './limits.js';
+import type { Logger } from './log.js';
+
+export type Refusal = 'EHEAPFULL' | 'EBUSY';
+
+export class Admission {
+  private readonly heapGuard: HeapGuard;
+  private waitingNow = 0;
+  private busyShed = 0;
+  private lastBusyWarning = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly logger: Logger,
+    heapReading?: () => HeapReading,
+  ) {
+    this.heapGuard = createHeapGuard((shedding, reading, shedMeanwhile) => {
+      const heap = { heap_used_mb: Math.round(reading.used / 2 ** 20), heap_limit_mb: Math.round(reading.limit / 2 ** 20) };
+      if (shedding) {
+        logger.warn(heap, 'heap nearly full: new uncached clients are answered per temperror_action without DNS until it frees up');
+      } else logger.info({ ...heap, shed: shedMeanwhile }, 'heap freed up: new clients are looked up again');
+    }, heapReading);
+  }
+
+  /** Undefined when a new client may ask DNS, else why not (the refusal is counted). */
+  refusal(): Refusal | undefined {
+    if (this.heapGuard.shedding()) {
+      this.heapGuard.count();
+      return 'EHEAPFULL';
+    }
+    if (this.waitingNow >= LIMITS.maxWaitingRequests) {
+      this.noteBusy();
+      return 'EBUSY';
+    }
+    return undefined;
+  }
+
+  /** Hold a place among the requests waiting for DNS until `done` settles. */
+  waitFor<T>(done: Promise<T>): Promise<T> {
+    this.waitingNow++;
+    return done.finally(() => this.waitingNow--);
+  }
+
+  /** Requests waiting for DNS now (a gauge). */
+  get waiting(): number {
+    return this.waitingNow;
+  }
+
+  /** Requests answered without DNS so far, by reason (counters). */
+  shed(): { heap: number; waiting: number } {
+    return { heap: this.heapGuard.shed, waiting: this.busyShed };
+  }
+
+  close(): void {
+    this.heapGuard.close();
+  }
+
+  private noteBusy(): void {
+    this.busyShed++;
+    const now = performance.now();
+    if (now - this.lastBusyWarning < 60_000) return;
+    this.lastBusyWarning = now;
+    this.logger.warn(
+      { waiting: this.waitingNow, limit: LIMITS.maxWaitingRequests, shed: this.busyShed },
+      'too many requests waiting for DNS: new clients are answered per temperror_action until some are answered',
+    );
+  }
+}

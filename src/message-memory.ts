@@ -1,0 +1,75 @@
+/**
+ * The per-message memory: Postfix sends the same `instance` for every recipient of one message,
+ * so a message is judged and logged once (SPEC "Protocol") and its later recipients get the same
+ * verdict. Postfix sends every request of one message from one smtpd process over that process's
+ * one connection to this service (POSTFIX-FACTS 2), so the connection itself remembers its
+ * current message; this keeps, by instance, the messages of connections that ended, for when
+ * Postfix reconnects in the middle of a message (it closes policy connections after
+ * smtpd_policy_service_max_idle / max_ttl, POSTFIX-FACTS 2).
+ */
+import { LRUCache } from 'lru-cache';
+import type { Clock } from './cache.js';
+import type { Config } from './config.js';
+import { LIMITS } from './limits.js';
+import type { Verdict } from './policy.js';
+import type { PolicyRequest } from './request.js';
+import type { RequestContext } from './server.js';
+import { detachedCopy } from './text.js';
+
+/** A message judged on a connection. */
+export interface MessageVerdict {
+  /** Postfix's `instance` (a copy: it outlives the request). */
+  readonly instance: string;
+  /** The client's canonical address: `instance` only counts for the same client. */
+  readonly clientText: string;
+  readonly verdict: Verdict;
+  /** The configuration it was judged under: a reload judges the rest of the message anew. */
+  readonly config: Config;
+}
+
+export class MessageMemory {
+  private readonly ended: LRUCache<string, MessageVerdict>;
+
+  constructor(clock?: Clock) {
+    this.ended = new LRUCache<string, MessageVerdict>({
+      max: LIMITS.instanceCacheSize,
+      ttl: LIMITS.instanceTtlMs,
+      ...(clock ? { perf: clock } : {}),
+    });
+  }
+
+  /** The verdict already given to this message (instance) from this client, if any. */
+  recall(request: PolicyRequest, connection: RequestContext<MessageVerdict>, config: Config): Verdict | undefined {
+    const { instance } = request;
+    if (instance === '') return undefined;
+    const clientText = request.client.text;
+    const open = connection.state;
+    if (open !== undefined && open.instance === instance && open.clientText === clientText && open.config === config) return open.verdict;
+    if (this.ended.size === 0) return undefined;
+    const ended = this.ended.get(instance);
+    if (ended === undefined || ended.clientText !== clientText || ended.config !== config) return undefined;
+    // The message goes on on this connection now.
+    connection.state = ended;
+    return ended.verdict;
+  }
+
+  /** Remember a message's verdict for its other recipients. */
+  remember(request: PolicyRequest, connection: RequestContext<MessageVerdict>, verdict: Verdict, config: Config): void {
+    if (request.instance === '') return;
+    const message: MessageVerdict = { instance: detachedCopy(request.instance), clientText: request.client.text, verdict, config };
+    connection.state = message;
+    // Answered after the connection ended (its DNS took a while): keep it for the reconnect.
+    if (connection.ended) this.ended.set(message.instance, message);
+  }
+
+  /** A connection ended: its current message, if judged under `config`, waits for a reconnect. */
+  connectionEnded(connection: RequestContext<MessageVerdict>, config: Config): void {
+    const message = connection.state;
+    if (message !== undefined && message.config === config) this.ended.set(message.instance, message);
+  }
+
+  /** Forget every ended connection's message (a reload). */
+  clear(): void {
+    this.ended.clear();
+  }
+}
