@@ -22,6 +22,12 @@ export interface LoadResult {
   p999?: number;
   errors: number;
   actions?: Record<string, number>;
+  /** Share of the measured requests whose client had not been sent before. */
+  newClientShare?: number;
+  /** p99 of the requests whose client was sent before, and p50 / p99 of those for a new client. */
+  p99Known?: number;
+  p50New?: number;
+  p99New?: number;
 }
 
 /** Run a bench script with tsx in its own process; resolves with its stdout. */
@@ -36,7 +42,7 @@ export async function loadgen(
   connections: number,
   requests: number,
   workload: Workload,
-  extra: { warmup?: number; pipeline?: number } = {},
+  extra: { warmup?: number; pipeline?: number; rate?: number } = {},
 ): Promise<LoadResult> {
   return JSON.parse(await tsx('loadgen.ts', JSON.stringify({ port, connections, requests, workload, ...extra }))) as LoadResult;
 }

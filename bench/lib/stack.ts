@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseClientIp, reverseName } from '../../src/ip.js';
 import { freePort, startKnot, type Knot } from '../../test/helpers/knot.js';
-import { startUnbound } from '../../test/helpers/unbound.js';
+import { startUnbound, unboundQueryCounts } from '../../test/helpers/unbound.js';
 
 export const ZONE_SIZE = 65_536;
 
@@ -75,6 +75,8 @@ export interface DnsStack {
   knot: Knot;
   /** `127.0.0.1:port` of unbound, for dns_servers and the raw c-ares baseline. */
   resolver: string;
+  /** Queries unbound received from its clients since its last (re)start, by type (extended-statistics). */
+  resolverQueryCounts(): Promise<Record<string, number>>;
   /** Restart unbound with an empty cache (between cold runs). */
   flush(): Promise<void>;
   stop(): Promise<void>;
@@ -88,6 +90,7 @@ function startBenchUnbound(dir: string, port: number, upstreamPort: number): Pro
     stubs: ['example.com', 'broken.example.net', '8.b.d.0.1.0.0.2.ip6.arpa'].map((zone) => ({ zone, port: upstreamPort })),
     probe: 'h0.example.com',
     extra: ['msg-cache-size: 64m', 'rrset-cache-size: 128m', 'num-queries-per-thread: 4096', 'outgoing-range: 8192'],
+    control: true,
   });
 }
 
@@ -115,6 +118,7 @@ export async function startStack(options: { delayMs?: number; size?: number } = 
   return {
     knot,
     resolver: `127.0.0.1:${port}`,
+    resolverQueryCounts: () => unboundQueryCounts(dir),
     async flush() {
       await stopUnbound();
       unbound = await startBenchUnbound(dir, port, upstream);

@@ -16,11 +16,32 @@ export interface UnboundOptions {
   probe: string;
   /** Extra `server:` lines (cache sizes, query limits). */
   extra?: readonly string[];
+  /**
+   * Count queries by type (`extended-statistics`) and answer unbound-control on a unix socket in
+   * `dir`, for `unboundQueryCounts`.
+   */
+  control?: boolean;
+}
+
+/** The unbound.conf a started unbound runs with (for unbound-control -c). */
+export const unboundConfigPath = (dir: string): string => join(dir, 'unbound.conf');
+
+/**
+ * Queries unbound received from its clients since it started, by type (PTR, A, AAAA, …): read with
+ * `unbound-control stats_noreset` from an unbound started with `control: true`.
+ */
+export async function unboundQueryCounts(dir: string): Promise<Record<string, number>> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)('unbound-control', ['-c', unboundConfigPath(dir), 'stats_noreset']);
+  const counts: Record<string, number> = {};
+  for (const match of stdout.matchAll(/^num\.query\.type\.([A-Za-z0-9]+)=(\d+)$/gm)) counts[match[1] ?? ''] = Number(match[2]);
+  return counts;
 }
 
 export async function startUnbound(options: UnboundOptions): Promise<ChildProcess> {
   const { dir, port } = options;
-  const config = join(dir, 'unbound.conf');
+  const config = unboundConfigPath(dir);
   writeFileSync(
     config,
     [
@@ -44,6 +65,7 @@ export async function startUnbound(options: UnboundOptions): Promise<ChildProces
       // unbound serves 2001:db8::/32's reverse zone empty by default (RFC 6303); ask the stubs.
       '  local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault',
       ...(options.extra ?? []).map((line) => `  ${line}`),
+      ...(options.control ? ['  extended-statistics: yes', 'remote-control:', '  control-enable: yes', `  control-interface: "${join(dir, 'control.sock')}"`, '  control-use-cert: no'] : []),
       ...options.stubs.flatMap((stub) => ['stub-zone:', `  name: "${stub.zone}"`, `  stub-addr: 127.0.0.1@${stub.port}`]),
       '',
     ].join('\n'),
