@@ -14,6 +14,7 @@ import { checkTargets } from './diagnose.js';
 import { parseClientIp } from './ip.js';
 import { hostnameProblem, normaliseName } from './iprev.js';
 import { createLogger, flushLogger } from './log.js';
+import { runReplay, runReport } from './log-commands.js';
 
 declare const FCRDNS_VERSION: string | undefined;
 export const VERSION = typeof FCRDNS_VERSION === 'string' ? FCRDNS_VERSION : '0.0.0-dev';
@@ -27,9 +28,17 @@ const USAGE = `Usage:
                                             look clients up (a host: each of its A and AAAA
                                             addresses) and explain the verdict and the fix
   fcrdns-policyd config [--config FILE]     validate the config and print every setting
+  fcrdns-policyd report [FILE...] [--since WHEN] [--until WHEN] [--top N] [--ascii] [--json]
+                                            what the decision log says: actions, results, a
+                                            chart per hour, failing senders, resolver trouble
+  fcrdns-policyd replay --config NEW.conf [FILE...] [--since WHEN] [--until WHEN] [--top N] [--json]
+                                            what NEW.conf would have answered to the logged
+                                            requests, without any DNS query
   fcrdns-policyd --version | --help
 
 Without --config, ${DEFAULT_CONFIG_PATH} is read if it exists, else built-in defaults apply.
+FILE: the daemon's JSON log, plain or .gz; "-" or none: standard input (journalctl -u fcrdns-policyd -o cat).
+WHEN: a date (2026-11-30, 2026-11-30T06:00:00Z) or a time ago (90m, 24h, 7d).
 Exit status of check: 0 all pass, 1 a permanent failure, 2 only temporary failures, 64+ usage/config error.`;
 
 export interface Output {
@@ -37,6 +46,10 @@ export interface Output {
   err(text: string): void;
   /** Colour only on a terminal. */
   isTerminal?: boolean;
+  /** Progress lines (report, replay) only when standard error is a terminal. */
+  errIsTerminal?: boolean;
+  /** Standard input for report and replay (tests). */
+  stdin?: import('node:stream').Readable;
 }
 
 const stdio: Output = {
@@ -131,6 +144,10 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         config: { type: 'string', short: 'c' },
         helo: { type: 'string' },
         json: { type: 'boolean' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        top: { type: 'string' },
+        ascii: { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -149,10 +166,16 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     return EXIT.pass;
   }
   const [command, ...rest] = positionals;
-  const onlyFor = (name: string, allowed: boolean, flag: unknown): string | undefined =>
-    flag !== undefined && !allowed ? `--${name} only goes with "check"` : undefined;
+  const onlyFor = (name: string, commands: readonly string[], flag: unknown): string | undefined =>
+    flag !== undefined && !commands.includes(command ?? '') ? `--${name} only goes with ${commands.map((c) => `"${c}"`).join(' or ')}` : undefined;
   const misuse =
-    onlyFor('helo', command === 'check', values.helo) ?? onlyFor('json', command === 'check', values.json);
+    onlyFor('helo', ['check'], values.helo) ??
+    onlyFor('json', ['check', 'report', 'replay'], values.json) ??
+    onlyFor('since', ['report', 'replay'], values.since) ??
+    onlyFor('until', ['report', 'replay'], values.until) ??
+    onlyFor('top', ['report', 'replay'], values.top) ??
+    onlyFor('ascii', ['report'], values.ascii) ??
+    (command === 'replay' && values.config === undefined ? '"replay" needs --config NEW.conf: the configuration to replay the log under' : undefined);
   if (misuse) {
     io.err(`fcrdns-policyd: ${misuse}\n\n${USAGE}\n`);
     return EXIT.usage;
@@ -160,7 +183,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
 
   let config: Config;
   try {
-    config = loadConfig(values.config);
+    // report reads no configuration: a broken file at the default path must not stop it.
+    config = command === 'report' ? defaultConfig() : loadConfig(values.config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     io.err(`${error.problems.join('\n')}\n`);
@@ -194,6 +218,12 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         return EXIT.usage;
       }
       return runCheck(rest, config, { helo: values.helo, json: values.json === true }, io);
+    }
+    case 'report':
+    case 'replay': {
+      const options = { files: rest, since: values.since, until: values.until, top: values.top, json: values.json === true, ascii: values.ascii === true };
+      const logIo = { out: io.out, err: io.err, errIsTerminal: io.errIsTerminal ?? process.stderr.isTTY === true, ...(io.stdin ? { stdin: io.stdin } : {}) };
+      return command === 'report' ? runReport(options, logIo) : runReplay(config, options, logIo);
     }
     default:
       io.err(`fcrdns-policyd: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);

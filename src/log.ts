@@ -224,6 +224,10 @@ export interface RequestFields {
   instance: string;
   queueId: string;
   protocolState: string;
+  /** Logged: pass_recipients decides on it, and replay must see it. */
+  recipient: string;
+  /** Only whether it is set is logged (`authenticated`): that is all skip_authenticated reads. */
+  saslUsername: string;
 }
 
 interface OutcomeParts {
@@ -387,10 +391,12 @@ export function logDecision(logger: Logger, request: RequestFields, outcome: Out
   pieces[8] = JSON.stringify(request.instance);
   pieces[10] = JSON.stringify(request.queueId);
   pieces[12] = JSON.stringify(request.protocolState);
-  pieces[14] = outcome.json;
-  pieces[15] = cached ? ',"cached":true,"duration_ms":' : ',"cached":false,"duration_ms":';
-  pieces[16] = String(roundMs(durationMs));
-  pieces[18] = line.end;
+  pieces[14] = JSON.stringify(request.recipient);
+  pieces[15] = request.saslUsername === '' ? AUTHENTICATED_NO : AUTHENTICATED_YES;
+  pieces[16] = outcome.json;
+  pieces[17] = cached ? ',"cached":true,"duration_ms":' : ',"cached":false,"duration_ms":';
+  pieces[18] = String(roundMs(durationMs));
+  pieces[20] = line.end;
   let text = pieces.join('');
   // Request strings are cut to 256 characters each, but a peer's control bytes escape to six
   // characters apiece: such a line is written again with the request fields cut shorter, so no
@@ -402,20 +408,22 @@ export function logDecision(logger: Logger, request: RequestFields, outcome: Out
     pieces[8] = short(request.instance);
     pieces[10] = short(request.queueId);
     pieces[12] = short(request.protocolState);
-    pieces[13] = ',"request_fields_cut":true,';
+    pieces[14] = short(request.recipient);
+    pieces[15] = `${pieces[15]?.slice(0, -1)},"request_fields_cut":true,`;
     text = pieces.join('');
-    pieces[13] = ',';
   }
   // Let go of this request's strings before the next young-generation collection.
-  pieces[4] = pieces[6] = pieces[8] = pieces[10] = pieces[12] = pieces[14] = pieces[16] = '';
+  pieces[4] = pieces[6] = pieces[8] = pieces[10] = pieces[12] = pieces[14] = pieces[16] = pieces[18] = '';
   line.stream.write(text);
 }
 
-/** The decision line's pieces: slots 3, 5, 7, 9, 11, 13 and 17 are fixed, the others set per line. */
+/** The decision line's pieces: slots 3, 5, 7, 9, 11, 13 and 19 are fixed, the others set per line. */
 const LINE_PIECES: string[] = [
   '', '', '', ',"client_address":', '', ',"helo_name":', '', ',"instance":', '', ',"queue_id":', '',
-  ',"protocol_state":', '', ',', '', '', '', ',"msg":"decision"', '',
+  ',"protocol_state":', '', ',"recipient":', '', '', '', '', '', ',"msg":"decision"', '',
 ];
+const AUTHENTICATED_NO = ',"authenticated":false,';
+const AUTHENTICATED_YES = ',"authenticated":true,';
 
 interface DecisionLineParts {
   enabled: () => boolean;

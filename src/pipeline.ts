@@ -73,9 +73,21 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
 
     const remembered = messages.recall(request, connection, config);
     if (remembered) {
-      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it.
-      // The header went with the first recipient's reply; the others get the plain verdict.
-      connection.log.debug({ instance: request.instance, action: remembered.action }, 'decision reused for another recipient');
+      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it, each
+      // with a short line of its own, so `report` counts recipients and `replay` sees every
+      // request (its recipient can be exempt under another pass_recipients). The header went
+      // with the first recipient's reply; the others get the plain verdict.
+      connection.log.info(
+        {
+          client_address: request.clientAddress,
+          instance: request.instance,
+          recipient: request.recipient,
+          authenticated: request.saslUsername !== '',
+          action: remembered.action,
+          reply: remembered.reply,
+        },
+        'decision reused for another recipient',
+      );
       return { reply: remembered.reply };
     }
 

@@ -13,6 +13,8 @@ const decisionFields = (request: RequestFields, outcome: OutcomeFields, cached: 
   instance: request.instance,
   queue_id: request.queueId,
   protocol_state: request.protocolState,
+  recipient: request.recipient,
+  authenticated: request.saslUsername !== '',
   ...(JSON.parse(`{${outcome.json}}`) as Record<string, unknown>),
   cached,
   duration_ms: Math.round(durationMs * 1000) / 1000,
@@ -40,11 +42,11 @@ const OUTCOMES = [
 ];
 
 const REQUESTS: RequestFields[] = [
-  { clientAddress: '192.0.2.1', heloName: 'mail.example.com', instance: 'a1b2.5f8e1e7c.c9ad4.0', queueId: '', protocolState: 'RCPT' },
+  { clientAddress: '192.0.2.1', heloName: 'mail.example.com', instance: 'a1b2.5f8e1e7c.c9ad4.0', queueId: '', protocolState: 'RCPT', recipient: 'bob@example.org', saslUsername: '' },
   // Every character JSON must escape, non-ASCII, and strings past pino's 42-character fast path.
-  { clientAddress: '2001:db8::1', heloName: 'h"e\\l\u0001o\n\t\u007f', instance: 'bücher-€', queueId: 'x'.repeat(300), protocolState: `"${'\\'.repeat(50)}"` },
+  { clientAddress: '2001:db8::1', heloName: 'h"e\\l\u0001o\n\t\u007f', instance: 'bücher-€', queueId: 'x'.repeat(300), protocolState: `"${'\\'.repeat(50)}"`, recipient: '"o\'k"@ex\u0000', saslUsername: 'alice' },
   // One character JSON escapes at the very start or end of an otherwise plain value, and U+2028.
-  { clientAddress: '192.0.2.1', heloName: '"mail.example.com', instance: 'a1b2.0\\', queueId: '\u001f', protocolState: 'RCPT\u2028' },
+  { clientAddress: '192.0.2.1', heloName: '"mail.example.com', instance: 'a1b2.0\\', queueId: '\u001f', protocolState: 'RCPT\u2028', recipient: '', saslUsername: 'x' },
 ];
 
 t.test("logDecision writes exactly the line pino's logger.info writes", async (t) => {
@@ -120,6 +122,8 @@ t.test('a decision line stays under 4 KiB whatever DNS and the peer sent, and sa
     instance: '\u0002'.repeat(256),
     queueId: '\u0003'.repeat(256),
     protocolState: '\u0004'.repeat(256),
+    recipient: '\u0005'.repeat(256),
+    saslUsername: '',
   };
   const { lines, logger } = capture();
   logDecision(logger, hostile, outcome, false, 1);
