@@ -180,6 +180,15 @@ function decisionRecord(line: Json): DecisionRecord {
   };
 }
 
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Lines longer than this are not the daemon's (a decision line is at most 4 KiB). */
 export const MAX_LOG_LINE_BYTES = 64 * 1024;
 
@@ -191,7 +200,7 @@ export function parseLogLine(text: string, complete = true): LogLine {
   let start = 0;
   if (!text.startsWith('{')) {
     start = text.indexOf('{"level":');
-    if (start === -1) return { kind: 'bad', why: complete || text.trim() === '' ? 'not_json' : 'truncated' };
+    if (start === -1) return isJson(text) ? { kind: 'bad', why: 'foreign' } : { kind: 'bad', why: complete ? 'not_json' : 'truncated' };
   }
   let line: unknown;
   try {

@@ -46,8 +46,22 @@ export function policyFor(config: Config): PolicySettings {
   return { ...settings, actions: effectiveActions(settings) };
 }
 
-/** Judge a classified client: generic name, pass_names, the verdict, its reply and log fields. */
-export function judge(request: PolicyRequest, result: IprevResult, helo: HeloStatus, config: Config, policy: PolicySettings): Judgement {
+/** What decides a judgement and its reply, before any of it is written down for the log. */
+export interface Decided {
+  readonly verdict: Verdict;
+  readonly reply: string;
+  readonly resultLabel: string;
+  readonly generic: (GenericSignal & { name: string }) | undefined;
+  readonly passName: string | undefined;
+  readonly header: string | undefined;
+}
+
+/**
+ * The decision for a classified client: generic name, pass_names, the verdict (policy.ts) and
+ * the reply with its Authentication-Results header. The daemon logs it (judge); replay compares
+ * it (src/replay.ts): one code path for both.
+ */
+export function decideClient(request: PolicyRequest, result: IprevResult, helo: HeloStatus, config: Config, policy: PolicySettings): Decided {
   // A generic-looking name only counts when every confirmed name looks generic.
   let generic: (GenericSignal & { name: string }) | undefined;
   if (result.result === 'pass') {
@@ -67,7 +81,12 @@ export function judge(request: PolicyRequest, result: IprevResult, helo: HeloSta
       ? authenticationResults(config.authservId, request.client, result)
       : undefined;
   const reply = header === undefined ? verdict.reply : `PREPEND ${header}`;
-  const resultLabel = generic ? 'generic' : result.result;
+  return { verdict, reply, resultLabel: generic ? 'generic' : result.result, generic, passName, header };
+}
+
+/** Judge a classified client: the decision, and the decision line's outcome fields. */
+export function judge(request: PolicyRequest, result: IprevResult, helo: HeloStatus, config: Config, policy: PolicySettings): Judgement {
+  const { verdict, reply, resultLabel, generic, passName, header } = decideClient(request, result, helo, config, policy);
   const { json } = outcomeFields({
     result: resultLabel,
     temperrorStage: result.temperrorStage,

@@ -8,6 +8,7 @@
  */
 import { inNetworks, parseClientIp, type ClientIp, type Network } from './ip.js';
 import type { JudgementMemo } from './judgement-memo.js';
+import { FifoMap } from './fifo-map.js';
 import { LIMITS } from './limits.js';
 import { flatCopy } from './text.js';
 
@@ -25,7 +26,7 @@ export interface KnownClient extends ClientIp {
  * and judged from the DNS cache.
  */
 export class KnownClients {
-  private readonly clients = new Map<string, KnownClient>();
+  private readonly clients = new FifoMap<KnownClient>(LIMITS.parsedClientsSize);
 
   /** The record for a client_address, or undefined when it is no address. */
   readonly parse = (text: string): KnownClient | undefined => {
@@ -34,10 +35,6 @@ export class KnownClients {
     const ip = parseClientIp(text);
     if (!ip) return undefined;
     const client: KnownClient = { text: ip.text, family: ip.family, parsed: ip.parsed, skipNetworks: undefined, inSkipNetworks: false, memo: undefined };
-    if (this.clients.size >= LIMITS.parsedClientsSize) {
-      const oldest = this.clients.keys().next();
-      if (!oldest.done) this.clients.delete(oldest.value);
-    }
     this.clients.set(flatCopy(text), client);
     return client;
   };

@@ -64,7 +64,7 @@ async function readAll(
 ): Promise<number> {
   let shown = false;
   let decisions = 0;
-  for await (const line of readLogLines(options.files, {
+  for await (const batch of readLogLines(options.files, {
     ...(io.stdin ? { stdin: io.stdin } : {}),
     ...(io.errIsTerminal
       ? {
@@ -76,10 +76,12 @@ async function readAll(
       : {}),
     unreadable: (source, why) => io.err(`fcrdns-policyd: cannot read ${terminalSafe(source, 200)}: ${terminalSafe(why, 200)}\n`),
   })) {
-    const parsed = line.tooLong ? ({ kind: 'bad', why: 'too_long' } as const) : parseLogLine(line.text, line.complete);
-    if (!line.tooLong && line.text.trim() === '') continue;
-    if (parsed.kind === 'decision' || parsed.kind === 'reuse') decisions++;
-    add(parsed, line);
+    for (const line of batch) {
+      if (!line.tooLong && line.text.trim() === '') continue;
+      const parsed = line.tooLong ? ({ kind: 'bad', why: 'too_long' } as const) : parseLogLine(line.text, line.complete);
+      if (parsed.kind === 'decision' || parsed.kind === 'reuse') decisions++;
+      add(parsed, line);
+    }
   }
   if (shown) io.err('\r\x1b[K');
   return decisions;

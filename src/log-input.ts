@@ -38,22 +38,28 @@ async function isGzip(path: string): Promise<boolean> {
   }
 }
 
-/** Lines of one stream, split on LF (a CR before it is dropped). */
-async function* splitLines(stream: Readable, counted: (bytes: number) => void): AsyncGenerator<Pick<InputLine, 'text' | 'complete' | 'tooLong'>> {
+type SplitLine = Pick<InputLine, 'text' | 'complete' | 'tooLong'>;
+
+/**
+ * Lines of one stream, split on LF (a CR before it is dropped), a chunk's lines at a time: one
+ * promise per chunk, not per line, which was a tenth of the time of a report.
+ */
+async function* splitLines(stream: Readable, counted: (bytes: number) => void): AsyncGenerator<SplitLine[]> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let skipping = false;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     counted(chunk.length);
+    const batch: SplitLine[] = [];
     let from = 0;
     for (let at = chunk.indexOf(0x0a, from); at !== -1; at = chunk.indexOf(0x0a, from)) {
       if (skipping || pendingBytes + (at - from) > MAX_LOG_LINE_BYTES) {
-        yield { text: '', complete: true, tooLong: true };
+        batch.push({ text: '', complete: true, tooLong: true });
       } else {
         pending.push(chunk.subarray(from, at));
-        let text = Buffer.concat(pending).toString('utf8');
+        let text = pending.length === 1 ? (pending[0] as Buffer).toString('utf8') : Buffer.concat(pending).toString('utf8');
         if (text.endsWith('\r')) text = text.slice(0, -1);
-        yield { text, complete: true, tooLong: false };
+        batch.push({ text, complete: true, tooLong: false });
       }
       pending = [];
       pendingBytes = 0;
@@ -67,19 +73,20 @@ async function* splitLines(stream: Readable, counted: (bytes: number) => void): 
         pending = [];
       } else pending.push(chunk.subarray(from));
     }
+    if (batch.length > 0) yield batch;
   }
-  if (skipping) yield { text: '', complete: false, tooLong: true };
-  else if (pendingBytes > 0) yield { text: Buffer.concat(pending).toString('utf8'), complete: false, tooLong: false };
+  if (skipping) yield [{ text: '', complete: false, tooLong: true }];
+  else if (pendingBytes > 0) yield [{ text: Buffer.concat(pending).toString('utf8'), complete: false, tooLong: false }];
 }
 
 /**
- * Every line of every source (`-` is standard input), in order. A source that cannot be opened
+ * Every line of every source (`-` is standard input), in order, in batches. A source that cannot be opened
  * is reported through `unreadable` and skipped.
  */
 export async function* readLogLines(
   sources: readonly string[],
   options: { stdin?: Readable; progress?: InputProgress; unreadable?: (source: string, why: string) => void } = {},
-): AsyncGenerator<InputLine> {
+): AsyncGenerator<InputLine[]> {
   for (const source of sources.length === 0 ? ['-'] : sources) {
     let stream: Readable;
     try {
@@ -100,16 +107,16 @@ export async function* readLogLines(
     let bytes = 0;
     let lines = 0;
     try {
-      for await (const line of splitLines(stream, (count) => (bytes += count))) {
-        lines++;
-        if (options.progress && (lines & 0x3ff) === 0) {
+      for await (const batch of splitLines(stream, (count) => (bytes += count))) {
+        const numbered: InputLine[] = batch.map((line) => ({ text: line.text, complete: line.complete, tooLong: line.tooLong, source, number: ++lines }));
+        if (options.progress) {
           const now = Date.now();
           if (now - started >= 1000 && now - lastProgress >= 1000) {
             lastProgress = now;
             options.progress(source === '-' ? 'standard input' : source, bytes, lines);
           }
         }
-        yield { ...line, source, number: lines };
+        yield numbered;
       }
     } catch (error) {
       options.unreadable?.(source, (error as NodeJS.ErrnoException).code ?? (error as Error).message);

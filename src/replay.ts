@@ -1,6 +1,6 @@
 /**
  * Replay: re-decide logged requests under another configuration, with the daemon's own code —
- * the exemptions and the per-message memory in the pipeline's order, then `judge` (generic
+ * the exemptions and the per-message memory in the pipeline's order, then `decideClient` (generic
  * names, pass_names, the decision table, the Authentication-Results header) — from what each
  * line records, without any DNS query. A line that lacks an input the new configuration needs is
  * "not replayable" with the reason, never guessed.
@@ -9,13 +9,13 @@
  * or how they are cut (dns_*, max_ptr_names, the cache) are taken as they were when the log was
  * written: the PTR names and forward answers are the logged ones.
  */
-import { LRUCache } from 'lru-cache';
 import type { Config } from './config.js';
 import type { DecisionRecord, LoggedAction, ReuseRecord } from './decision-record.js';
+import { FifoMap } from './fifo-map.js';
 import { heloLookupUsed } from './helo.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import type { IprevClass, IprevResult } from './iprev.js';
-import { judge, policyFor } from './judgement.js';
+import { decideClient, policyFor } from './judgement.js';
 import { LIMITS } from './limits.js';
 import { findExemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 
@@ -85,11 +85,16 @@ function loggedIprev(line: DecisionRecord): IprevResult | undefined {
  */
 export class Replayer {
   private readonly policy: PolicySettings;
-  private readonly verdicts = new LRUCache<string, { client: string; verdict: Verdict }>({ max: LIMITS.instanceCacheSize });
-  private readonly messageData = new LRUCache<string, DecisionRecord>({ max: LIMITS.instanceCacheSize });
+  private readonly verdicts = new FifoMap<{ client: string; verdict: Verdict }>(LIMITS.instanceCacheSize);
+  private readonly messageData: FifoMap<DecisionRecord>;
 
-  constructor(private readonly config: Config) {
+  /** `messageData` may be shared by replayers of the same log (report replays two presets). */
+  constructor(
+    private readonly config: Config,
+    messageData = new FifoMap<DecisionRecord>(LIMITS.instanceCacheSize),
+  ) {
     this.policy = policyFor(config);
+    this.messageData = messageData;
   }
 
   replay(line: DecisionRecord | ReuseRecord): ReplayOutcome {
@@ -133,9 +138,9 @@ export class Replayer {
       saslUsername: line.authenticated ? 'yes' : '',
       recipient: line.recipient ?? '',
     };
-    const judgement = judge(request, iprev, helo, this.config, this.policy);
-    if (line.instance !== '') this.verdicts.set(line.instance, { client: client.text, verdict: judgement.verdict });
-    return { ok: true, decision: { action: judgement.action, reply: judgement.reply, result: judgement.resultLabel, how: 'judged' } };
+    const decided = decideClient(request, iprev, helo, this.config, this.policy);
+    if (line.instance !== '') this.verdicts.set(line.instance, { client: client.text, verdict: decided.verdict });
+    return { ok: true, decision: { action: decided.verdict.action, reply: decided.reply, result: decided.resultLabel, how: 'judged' } };
   }
 }
 

@@ -7,6 +7,8 @@
 import { getDomain } from 'tldts';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { type BadLine, type DecisionRecord, type LogLine, type LoggedAction, type ReuseRecord } from './decision-record.js';
+import { FifoMap } from './fifo-map.js';
+import { LIMITS } from './limits.js';
 import { actionLabel, Replayer, type NotReplayable } from './replay.js';
 import { DurationHistogram, TopCounts, type TopEntry } from './top-counts.js';
 
@@ -172,7 +174,10 @@ export class ReportBuilder {
   }
 
   private replayPresets(line: DecisionRecord | ReuseRecord): void {
-    this.replayers ??= { soft: new Replayer(presetOf(this.loggedConfig, 'soft')), strict: new Replayer(presetOf(this.loggedConfig, 'strict')) };
+    if (!this.replayers) {
+      const messages = new FifoMap<DecisionRecord>(LIMITS.instanceCacheSize);
+      this.replayers = { soft: new Replayer(presetOf(this.loggedConfig, 'soft'), messages), strict: new Replayer(presetOf(this.loggedConfig, 'strict'), messages) };
+    }
     for (const mode of ['soft', 'strict'] as const) {
       const outcome = this.replayers[mode].replay(line);
       if (outcome.ok) this.presets[mode].add(line.action, outcome.decision.action);
