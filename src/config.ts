@@ -256,6 +256,44 @@ const KEYS = {
 } as const;
 
 export type ConfigKey = keyof typeof KEYS;
+
+/**
+ * What each key is for, and the values it takes: the source of fcrdns-policyd.conf(5)
+ * (scripts/man.ts). A key without its entry does not compile; `default` above is the default.
+ */
+export const KEY_DOCS: Record<ConfigKey, { readonly values: string; readonly meaning: string; readonly defaultText?: string }> = {
+  listen: { values: 'host:port, [ipv6]:port, or unix:/path', meaning: 'Where the policy service listens. For Debian\'s chrooted smtpd, a unix socket must live inside the Postfix queue directory, e.g. unix:/var/spool/postfix/private/fcrdns-policyd.' },
+  listen_mode: { values: 'an octal mode', meaning: 'Permissions of a unix socket (Postfix\'s smtpd runs as user postfix).' },
+  listen_allow: { values: 'a list of networks (CIDR or addresses)', meaning: 'TCP peers allowed to query; any other peer is disconnected at once and logged.' },
+  check: { values: 'fcrdns or reverse', meaning: 'fcrdns: a PTR name must resolve back to the client IP (like reject_unknown_client_hostname). reverse: a PTR name must exist (like reject_unknown_reverse_client_hostname).' },
+  mode: { values: 'monitor, soft or strict', meaning: 'The preset of the four per-class actions: monitor answers WARN for every failure, soft defers (450 4.7.25), strict rejects permanent failures (550 5.7.25). Temporary DNS failures are never rejected.' },
+  no_ptr_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when the client IP has no PTR record (or only unusable names); overrides the preset.', defaultText: 'from check and mode' },
+  no_forward_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when PTR names exist but none has an address record of the client\'s family; overrides the preset.', defaultText: 'from check and mode' },
+  mismatch_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when PTR names resolve, but not to the client IP; overrides the preset.', defaultText: 'from check and mode' },
+  temperror_action: { values: 'dunno, warn or defer (never reject)', meaning: 'Action when a lookup that could change the outcome failed temporarily (SERVFAIL, REFUSED, timeout); overrides the preset.', defaultText: 'from check and mode' },
+  skip_networks: { values: 'a list of networks (CIDR or addresses)', meaning: 'Clients never checked. A client behind NAT cannot be judged; when most clients fall here the daemon warns that Postfix may sit behind NAT or a proxy. ::ffff:a.b.c.d/N (N >= 96) is the IPv4 network a.b.c.d/(N-96).' },
+  pass_recipients: { values: 'a list of local parts', meaning: 'Recipients always let through, so a blocked sender can still reach the administrator (RFC 5321 section 4.5.1).' },
+  skip_authenticated: { values: 'yes or no', meaning: 'A request with a non-empty sasl_username is never checked.' },
+  dns_servers: { values: 'a list of ip, ip:port or [ipv6]:port', meaning: 'Resolvers to ask; empty: the system resolver configuration (/etc/resolv.conf).', defaultText: 'the system resolvers' },
+  dns_timeout: { values: 'a duration (100ms to 60s)', meaning: 'Timeout of one query attempt.' },
+  dns_tries: { values: 'an integer from 1 to 10', meaning: 'Attempts per query. A request\'s lookups never take longer than dns_timeout times dns_tries (plus 250 ms) in all.' },
+  max_ptr_names: { values: 'an integer from 1 to 50', meaning: 'PTR names examined per client IP; more are ignored and logged.' },
+  cache_size: { values: 'an integer', meaning: 'DNS lookups kept in the cache (LRU), about 400 bytes of heap each. Past 100000, node\'s heap cap (--max-old-space-size, 96 MB in the launcher) must grow by about 40 MB per further 100000 entries; the daemon refuses a cache_size its heap cannot hold and says which value to set.' },
+  cache_max_ttl: { values: 'a duration (1s to 1w)', meaning: 'Upper bound on any cached answer; A and AAAA record TTLs are honoured below it.' },
+  ptr_ttl: { values: 'a duration (0 to 1w)', meaning: 'How long PTR answers are kept (c-ares does not expose PTR TTLs).' },
+  negative_ttl: { values: 'a duration (0 to 1w)', meaning: 'How long NXDOMAIN and no-data answers are kept.' },
+  temperror_ttl: { values: 'a duration (0 to 1d)', meaning: 'How long a temporary failure is kept, so a dead resolver is not hammered.' },
+  log_level: { values: 'fatal, error, warn, info, debug, trace or silent', meaning: 'The log level. At info every decision writes one JSON line.' },
+  max_connections: { values: 'an integer', meaning: 'Open connections at most; at the cap the longest-idle one is closed to make room (Postfix reconnects when it needs to).' },
+  reply_hint: { values: 'printable ASCII, at most 200 characters', meaning: 'Text appended to reject and defer replies, e.g. a URL explaining the policy.', defaultText: 'empty' },
+  authres_header: { values: 'yes or no', meaning: 'Prepend an RFC 8601 Authentication-Results header (method iprev) once per accepted message.' },
+  authserv_id: { values: 'a host name', meaning: 'This server\'s name in that header; required with authres_header = yes.', defaultText: 'empty' },
+  generic_action: { values: 'dunno, warn, defer or reject', meaning: 'Action for a client whose every forward-confirmed PTR name looks generic (a dynamic or pool address).' },
+  generic_level: { values: 'conservative or aggressive', meaning: 'How eagerly names are judged generic: conservative is meant to be safe to reject on, aggressive for scoring.' },
+  helo_mismatch_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when the HELO name is neither a confirmed PTR name of the client, nor a name resolving to it, nor its address literal. With dunno the HELO name is never looked up.' },
+  pass_names: { values: 'a list of names: mx.partner.org (that name) or .example.net (names below it)', meaning: 'Allowlist of forward-confirmed names: a client confirmed as one of them is always let through.', defaultText: 'empty' },
+  metrics_listen: { values: 'host:port, or empty', meaning: 'Where a Prometheus endpoint (/metrics, /healthz) listens, e.g. 127.0.0.1:9425.', defaultText: 'empty (off)' },
+};
 export const CONFIG_KEYS = Object.keys(KEYS) as ConfigKey[];
 type Values = { [K in ConfigKey]: Exclude<ReturnType<(typeof KEYS)[K]['parse']>, Failure> };
 
