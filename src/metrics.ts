@@ -56,8 +56,8 @@ export async function startMetrics(listen: { host: string; port: number }, sourc
   });
   const latency = new client.Histogram({
     name: 'fcrdns_dns_query_duration_seconds',
-    help: 'DNS query latency by type',
-    labelNames: ['type'] as const,
+    help: 'DNS query latency by type and outcome (answer, not_found, temporary)',
+    labelNames: ['type', 'outcome'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
@@ -169,7 +169,7 @@ export async function startMetrics(listen: { host: string; port: number }, sourc
     decision: (check, result, action) => decisions.inc({ check, result, action }),
     dnsQuery: (type, outcome, seconds) => {
       queries.inc({ type, outcome });
-      latency.observe({ type }, seconds);
+      latency.observe({ type, outcome }, seconds);
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
