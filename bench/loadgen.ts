@@ -32,6 +32,25 @@ function connect(): Promise<net.Socket> {
   });
 }
 
+/** Each complete reply in a connection's data, in order: `onReply(reply)`. Returns what is left. */
+function takeReplies(buffer: string, onReply: (reply: string) => void): string {
+  let rest = buffer;
+  let end;
+  while ((end = rest.indexOf('\n\n')) !== -1) {
+    onReply(rest.slice(0, end));
+    rest = rest.slice(end + 2);
+  }
+  return rest;
+}
+
+/** The reply's action word (DUNNO, 450, …), counted; a reply without `action=` is an error. */
+function countAction(reply: string, actions: Map<string, number>): boolean {
+  const ok = reply.startsWith('action=');
+  const action = ok ? reply.slice(7).split(' ')[0] ?? '' : 'malformed';
+  actions.set(action, (actions.get(action) ?? 0) + 1);
+  return ok;
+}
+
 async function run(requests: number, indexOf: (i: number) => number, latencies: Float64Array | undefined) {
   const sockets = await Promise.all(Array.from({ length: options.connections }, connect));
   const actions = new Map<string, number>();
@@ -59,18 +78,12 @@ async function run(requests: number, indexOf: (i: number) => number, latencies: 
           };
           socket.setEncoding('latin1');
           socket.on('data', (chunk: string) => {
-            buffer += chunk;
-            let end;
-            while ((end = buffer.indexOf('\n\n')) !== -1) {
-              const reply = buffer.slice(0, end);
-              buffer = buffer.slice(end + 2);
+            buffer = takeReplies(buffer + chunk, (reply) => {
               const request = inFlight.shift();
-              if (!request) continue;
+              if (!request) return;
               if (latencies) latencies[request.index] = Number(process.hrtime.bigint() - request.started) / 1e6;
-              const action = reply.startsWith('action=') ? reply.slice(7).split(' ')[0] ?? '' : 'malformed';
-              actions.set(action, (actions.get(action) ?? 0) + 1);
-              if (!reply.startsWith('action=')) errors++;
-            }
+              if (!countAction(reply, actions)) errors++;
+            });
             sendMore();
           });
           socket.on('error', () => {
@@ -124,21 +137,15 @@ async function runAtRate(requests: number, rate: number, indexOf: (i: number) =>
       let buffer = '';
       socket.setEncoding('latin1');
       socket.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const reply = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
+        buffer = takeReplies(buffer + chunk, (reply) => {
           const request = waitingOn.get(socket);
-          if (!request) continue;
+          if (!request) return;
           waitingOn.delete(socket);
           if (latencies) latencies[request.index] = Number(process.hrtime.bigint() - request.due) / 1e6;
-          const action = reply.startsWith('action=') ? reply.slice(7).split(' ')[0] ?? '' : 'malformed';
-          actions.set(action, (actions.get(action) ?? 0) + 1);
-          if (!reply.startsWith('action=')) errors++;
+          if (!countAction(reply, actions)) errors++;
           idle.push(socket);
           finishOne();
-        }
+        });
       });
       socket.on('close', () => {
         if (waitingOn.delete(socket)) {
