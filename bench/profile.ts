@@ -2,13 +2,16 @@
  * Where the daemon's time goes (npm run bench:profile): the bundle as shipped under
  * `node --cpu-prof`, warmed up, then loaded with the hot workload (or, with --cold, every request
  * a new client); prints the functions with the most self time, in µs per request.
- * Options: --requests N (default 60000), --connections C (default 100), --cold.
+ * Options: --requests N (default 60000), --connections C (default 100), --cold, --floor (profile
+ * the floor server, bench/floor-server.ts, instead of the daemon: the same workload, to compare).
  * FCRDNS_BENCH_NODE_FLAGS='…' replaces the shipped node flags, as for every bench.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadgen, startShippedDaemon, stop } from './lib/processes.js';
+import { freePort } from '../test/helpers/knot.js';
+import { loadgen, startShippedDaemon, stop, waitForPort } from './lib/processes.js';
 import { startStack } from './lib/stack.js';
 import type { Workload } from './lib/workload.js';
 
@@ -17,6 +20,7 @@ const option = (name: string, fallback: number) => (args.includes(name) ? Number
 const REQUESTS = option('--requests', 60_000);
 const CONNECTIONS = option('--connections', 100);
 const COLD = args.includes('--cold');
+const FLOOR = args.includes('--floor');
 const WARMUP = 6000;
 
 interface ProfileNode {
@@ -34,7 +38,14 @@ const workload = (offset: number): Workload => (COLD ? { kind: 'cold', offset } 
 const stack = await startStack();
 try {
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-profile-'));
-  const daemon = await startShippedDaemon(stack.resolver, { extraNodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir], dir });
+  const daemon = FLOOR
+    ? await (async () => {
+        const port = await freePort();
+        const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--import', 'tsx', join(import.meta.dirname, 'floor-server.ts'), String(port), stack.resolver], { stdio: ['ignore', 'ignore', 'inherit'] });
+        await waitForPort(port, child);
+        return { port, child };
+      })()
+    : await startShippedDaemon(stack.resolver, { extraNodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir], dir });
   await loadgen(daemon.port, CONNECTIONS, WARMUP, workload(0));
   const load = await loadgen(daemon.port, CONNECTIONS, REQUESTS, workload(WARMUP));
   await stop(daemon.child);
