@@ -5,7 +5,7 @@
  * receiving admin explaining a rejection, and the sender fixing their DNS.
  */
 import type { Config } from './config.js';
-import { genericSignal } from './generic.js';
+import { addressInName, genericSignal } from './generic.js';
 import { heloWithoutLookup } from './helo.js';
 import type { AddressOutcome, IprevDns } from './dns.js';
 import { parseClientIp, type ClientIp } from './ip.js';
@@ -129,7 +129,7 @@ export async function checkTargets(targets: readonly string[], dns: IprevDns, co
  * (src/generic.ts) finds the client's address in it.
  */
 export function looksLikeProviderDefault(name: string, ip: ClientIp): boolean {
-  return genericSignal(name, ip, 'conservative')?.reason === 'address in name';
+  return addressInName(name, ip, 'conservative') !== undefined;
 }
 
 function findingsFor(host: HostLookup | undefined, reports: readonly AddressReport[], config: Config): Finding[] {
@@ -167,13 +167,16 @@ function findingsFor(host: HostLookup | undefined, reports: readonly AddressRepo
     const recordType = ip.family === 4 ? 'A' : 'AAAA';
     switch (iprev.result) {
       case 'pass': {
-        const generic = iprev.confirmedNames.every((name) => genericSignal(name, ip, config.genericLevel) !== undefined);
-        if (generic) {
+        const signals = iprev.confirmedNames.map((name) => genericSignal(name, ip, config.genericLevel));
+        const first = signals[0];
+        if (first && signals.every((signal) => signal !== undefined)) {
           findings.push({
             code: 'generic_name',
             severity: 'warning',
             address: ip.text,
-            message: `${ip.text} is forward-confirmed, but its name ${iprev.confirmedNames.join(', ')} looks like a dynamic or pool address; many receivers distrust such names.`,
+            message:
+              `${ip.text} is forward-confirmed, but its name ${iprev.confirmedNames.join(', ')} looks like a dynamic or pool address ` +
+              `(rule ${first.rule}: ${first.detail}); many receivers distrust such names.`,
             fix: ownerFix(ip, wanted),
           });
         }

@@ -3,6 +3,7 @@
  * access provider's automatic name for an end-user or pool address — the IP's digits in the
  * host part, or access-network words. Pure; a signal for its own action, never a DNS failure.
  */
+import { getDomain } from 'tldts';
 import type { ClientIp } from './ip.js';
 
 export type GenericLevel = 'conservative' | 'aggressive';
@@ -16,10 +17,17 @@ const STRONG_KEYWORDS = [
 /** Aggressive adds words that are common in end-user names but also seen on servers. */
 const WEAK_KEYWORDS = [
   'ip', 'host', 'user', 'users', 'res', 'resnet', 'home', 'nat', 'wlan', 'wifi', 'mobile', 'gprs', 'lte', '3g', '4g', '5g',
-  'fiber', 'fibre', 'ftth', 'fttx', 'catv', 'wireless', 'subscriber', 'sub', 'access', 'hsd', 'cm', 'vpn', 'guest',
+  'fiber', 'fibre', 'ftth', 'fttx', 'catv', 'wireless', 'subscriber', 'sub', 'access', 'hsd', 'cm', 'vpn', 'guest', 'pcs',
 ];
-/** A host part that says it is a mail server, or a statically assigned address, is not generic. */
-const EXEMPT_WORDS = ['mail', 'mx', 'smtp', 'static', 'mta', 'relay', 'out', 'outbound', 'mailout', 'smtpout', 'mx1', 'mx2'];
+/**
+ * Words that say a host sends mail, or has a statically assigned address: a name with one in any
+ * label under its registered domain is not generic (`192-0-2-5.outbound-mail.esp.example`,
+ * `a12-34.smtp-out.esp.example`, `web123.mail.provider.example`, `mx0a-00123abc.vendor.example`:
+ * large senders' relays carry the address in the first label and the role in a later one).
+ * A role word may carry a number and a letter (`mx0a`, `smtp2`, `out3b`).
+ */
+const ROLE_WORDS = ['mail', 'mx', 'smtp', 'static', 'mta', 'relay', 'out', 'outbound', 'outgoing', 'mailout', 'smtpout', 'mailer', 'bounce', 'bounces', 'email'];
+const isRoleWord = (word: string): boolean => ROLE_WORDS.includes(word) || ROLE_WORDS.includes(word.replace(/\d+[a-z]?$/, ''));
 
 /** Address forms already built, per parsed client (the daemon reuses one ClientIp per address). */
 const formsByClient = new WeakMap<ClientIp, { level: GenericLevel; forms: readonly string[] }>();
@@ -56,40 +64,98 @@ function buildAddressForms(ip: ClientIp, level: GenericLevel): string[] {
   return forms;
 }
 
+/** Which rule found a name generic (logged as `generic.rule`, shown by `check`). */
+export type GenericRule = 'address' | 'partial-address' | 'pool-line' | 'access-word' | 'digit-heavy';
+
 export interface GenericSignal {
+  readonly rule: GenericRule;
   readonly reason: 'address in name' | 'access-network word';
   readonly detail: string;
 }
 
 /**
- * Whether a (forward-confirmed) PTR name looks generic. Only the host part is examined: the
- * labels before the last two, so a provider's own domain (`dsl.example.net` as the zone) does
- * not count as evidence on its own.
+ * The labels of a name under its registered domain (the public suffix list, via tldts:
+ * `a.b.example.co.uk` → `a`, `b`), or all but the last two when the suffix is unknown. The
+ * provider's own domain is never evidence on its own (`dsl.example.net` as the zone).
  */
-export function genericSignal(name: string, ip: ClientIp, level: GenericLevel): GenericSignal | undefined {
+function hostLabels(labels: readonly string[], name: string): string[] {
+  const registered = getDomain(name, { allowPrivateDomains: false });
+  const kept = registered ? labels.length - registered.split('.').length : labels.length - 2;
+  return labels.slice(0, Math.max(1, kept));
+}
+
+/** The client's address in the host part, in one of the forms providers write it (no exemptions). */
+export function addressInName(name: string, ip: ClientIp, level: GenericLevel): string | undefined {
   const labels = name.toLowerCase().split('.');
-  const hostPart = labels.slice(0, Math.max(1, labels.length - 2));
-  const words = hostPart.flatMap((label) => label.split(/[-_]/)).filter((word) => word !== '');
-  const first = hostPart[0] ?? '';
-  const firstWords = first.split(/[-_]/);
-  if (firstWords.some((word) => EXEMPT_WORDS.includes(word.replace(/\d+$/, '')))) return undefined;
-  const hostText = hostPart.join('.');
+  const hostText = hostLabels(labels, name).join('.');
   const shortestForm = level === 'aggressive' ? 3 : 7;
   // A host part shorter than any form that counts cannot hold one: most server names
   // (mail, mx1, smtp-out) need no address forms built at all.
-  if (hostText.length >= shortestForm) {
-    for (const form of addressForms(ip, level)) {
-      if (form.length >= shortestForm && hostText.includes(form)) return { reason: 'address in name', detail: form };
-    }
+  if (hostText.length < shortestForm) return undefined;
+  for (const form of addressForms(ip, level)) {
+    if (form.length >= shortestForm && hostText.includes(form)) return form;
   }
+  return undefined;
+}
+
+/**
+ * Three octets of the address in order, with the fourth as a number of its own elsewhere in the
+ * host part: `d5-203-0-113.nap.isp.example` (203.0.113.5), `modemcable005.113-0-203.isp.example`
+ * (reversed). Providers that split the address this way are numbering end-user lines.
+ */
+function partialAddress(hostText: string, ip: ClientIp): string | undefined {
+  if (ip.family !== 4) return undefined;
+  const octets = ip.text.split('.');
+  const numbers = (hostText.match(/\d+/g) ?? []).map((digits) => String(Number(digits)));
+  const runs: Array<[string[], string]> = [
+    [octets.slice(0, 3), octets[3] ?? ''],
+    [[...octets].reverse().slice(1), octets[3] ?? ''],
+    [[...octets].reverse().slice(0, 3), octets[0] ?? ''],
+  ];
+  for (const [run, rest] of runs) {
+    const text = run.join('-');
+    const found = hostText.replace(/[._]/g, '-').indexOf(text);
+    if (found === -1) continue;
+    const outside = hostText.slice(0, found) + hostText.slice(found + text.length);
+    if ((outside.match(/\d+/g) ?? []).some((digits) => String(Number(digits)) === rest) && numbers.length >= 4) return `${text} + ${rest}`;
+  }
+  return undefined;
+}
+
+/** An access word, alone, numbered (`cable7a`, `dsl12`) or two run together (`modemcable`). */
+function accessWord(word: string, keywords: readonly string[]): boolean {
+  const bare = word.replace(/\d+[a-z]?$/, '').replace(/\d+$/, '');
+  if (keywords.includes(word) || keywords.includes(bare)) return true;
+  return keywords.some((first) => first.length >= 4 && bare.startsWith(first) && keywords.includes(bare.slice(first.length)));
+}
+
+/**
+ * Whether a (forward-confirmed) PTR name looks generic, and which rule says so. The name is
+ * judged as a whole: the labels under its registered domain (hostLabels), any role word in any
+ * of them (ROLE_WORDS) exempts it, then the address forms, the split address, a pool line
+ * number, the access-network words, and (aggressive) a first label half made of digits.
+ */
+export function genericSignal(name: string, ip: ClientIp, level: GenericLevel): GenericSignal | undefined {
+  const labels = name.toLowerCase().split('.');
+  const host = hostLabels(labels, name);
+  const words = host.flatMap((label) => label.split(/[-_]/)).filter((word) => word !== '');
+  if (words.some(isRoleWord)) return undefined;
+  const address = addressInName(name, ip, level);
+  if (address !== undefined) return { rule: 'address', reason: 'address in name', detail: address };
+  const hostText = host.join('.');
+  const split = partialAddress(hostText, ip);
+  if (split !== undefined) return { rule: 'partial-address', reason: 'address in name', detail: split };
+  // A provider's pool and line number instead of the address (`p1234-ipngn5501city.city.isp.example`).
+  const line = host.find((label) => /^p\d{3,}-ip[a-z]+\d+/.test(label));
+  if (line !== undefined) return { rule: 'pool-line', reason: 'access-network word', detail: line };
   const keywords = level === 'aggressive' ? [...STRONG_KEYWORDS, ...WEAK_KEYWORDS] : STRONG_KEYWORDS;
   for (const word of words) {
-    const bare = word.replace(/\d+$/, '');
-    if (keywords.includes(word) || keywords.includes(bare)) return { reason: 'access-network word', detail: word };
+    if (accessWord(word, keywords)) return { rule: 'access-word', reason: 'access-network word', detail: word };
   }
   if (level === 'aggressive') {
+    const first = host[0] ?? '';
     const digits = first.replace(/[^0-9]/g, '').length;
-    if (first.length >= 6 && digits * 2 >= first.length) return { reason: 'address in name', detail: first };
+    if (first.length >= 6 && digits * 2 >= first.length) return { rule: 'digit-heavy', reason: 'address in name', detail: first };
   }
   return undefined;
 }

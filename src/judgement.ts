@@ -96,7 +96,7 @@ export function judge(request: PolicyRequest, result: IprevResult, helo: HeloSta
     reply,
     extra: {
       helo,
-      ...(generic ? { generic: { name: generic.name, reason: generic.reason, detail: generic.detail } } : {}),
+      ...(generic ? { generic: { name: generic.name, rule: generic.rule, reason: generic.reason, detail: generic.detail } } : {}),
       ...(passName ? { pass_name: passName } : {}),
       decided_by: verdict.decidedBy,
       ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),

@@ -113,8 +113,8 @@ t.test(`generic names: ${GENERIC.length} generic and ${NOT_GENERIC.length} serve
 });
 
 t.test('generic signal says why', async (t) => {
-  t.match(genericSignal('203-0-113-5.dyn.example.net', parseClientIp('203.0.113.5')!, 'conservative'), { reason: 'address in name', detail: '203-0-113-5' });
-  t.match(genericSignal('pool-x.example.net', parseClientIp('203.0.113.5')!, 'conservative'), { reason: 'access-network word', detail: 'pool' });
+  t.match(genericSignal('203-0-113-5.dyn.example.net', parseClientIp('203.0.113.5')!, 'conservative'), { rule: 'address', reason: 'address in name', detail: '203-0-113-5' });
+  t.match(genericSignal('pool-x.example.net', parseClientIp('203.0.113.5')!, 'conservative'), { rule: 'access-word', reason: 'access-network word', detail: 'pool' });
   t.notOk(genericSignal('203-0-113-5.example.net', parseClientIp('198.51.100.1')!, 'conservative'), "another address's digits are not evidence");
 });
 
@@ -173,4 +173,36 @@ t.test('signals combine with the iprev decision: most severe wins, pass_names ov
   t.match(decide({ result: 'pass', generic: true, passName: true }, ip, settings), { action: 'dunno', reply: 'DUNNO', decidedBy: 'pass_name' });
   t.match(decide({ result: 'pass', generic: true }, ip, { ...settings, genericAction: 'defer' }), { reply: '450 4.7.1 your reverse hostname looks generic or dynamic, [203.0.113.5]' });
   t.match(decide({ result: 'pass', generic: true }, ip, { ...settings, genericAction: undefined }), { action: 'dunno' }, 'generic_action defaults to dunno');
+});
+
+t.test("the name is judged as a whole (issue 16's shapes): role words in any label, split addresses, run-together words", async (t) => {
+  const ip = (text: string) => parseClientIp(text)!;
+  // Large senders' relays: the address in the first label, the role in a later one (or a numbered role word).
+  for (const level of ['conservative', 'aggressive'] as const) {
+    for (const [address, name] of [
+      ['192.0.2.5', '192-0-2-5.outbound-mail.esp.example.net'],
+      ['192.0.2.5', '192-0-2-5.mail-mail.social.example.com'],
+      ['192.0.2.5', 'a2-5.smtp-out.esp.example.com'],
+      ['192.0.2.5', 'm2-5.esp.example.net'.replace('esp', 'mta.esp')],
+      ['192.0.2.5', 'mx0a-00123abc.vendor.example.com'],
+      ['192.0.2.5', 'web12345.mail.provider.example.com'],
+      ['192.0.2.5', '192-0-2-5.static.isp.example.co.uk'],
+    ] as const) {
+      t.notOk(genericSignal(name, ip(address), level), `${level}: not generic: ${name}`);
+    }
+  }
+  // End-user shapes the first-label rules missed.
+  const generic: Array<[string, string, string]> = [
+    ['24.201.28.90', 'modemcable090.28-201-24.mc.isp.example.ca', 'partial-address'],
+    ['203.0.113.5', 'd5-203-0-113.nap.isp.example.com', 'partial-address'],
+    ['203.0.113.5', 'p1234-ipngn5501city.city.isp.example.ne.jp', 'pool-line'],
+    ['203.0.113.5', 'host.cable7a.isp.example.net', 'access-word'],
+    ['203.0.113.5', 'x.modemcable.isp.example.net', 'access-word'],
+  ];
+  for (const [address, name, rule] of generic) {
+    t.match(genericSignal(name, ip(address), 'conservative'), { rule }, `generic (${rule}): ${name}`);
+  }
+  t.match(genericSignal('user-5.isp.example.net', ip('203.0.113.5'), 'aggressive'), { rule: 'access-word', detail: 'user' });
+  t.match(genericSignal('c-203-0-113-5.hsd1.pa.example.net', ip('203.0.113.5'), 'conservative'), { rule: 'address' }, 'IPv4 forms still work');
+  t.match(genericSignal('2001-db8--25.dyn.example.net', ip('2001:db8::25'), 'conservative'), { rule: 'address' }, 'IPv6 forms still work');
 });
