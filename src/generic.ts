@@ -53,7 +53,9 @@ function buildAddressForms(ip: ClientIp, level: GenericLevel): string[] {
       padded.join('-'), padded.join('.'), padded.join(''),
       hex,
     ];
-    if (level === 'aggressive') forms.push(octets.slice(2).join('-'), reversed.slice(0, 2).join('-'), octets.slice(1).join('-'));
+    // Not two octets alone: `a12-34.smtp-out.esp.example` and `m12-34.esp.example` are the standard
+    // shape of large bulk-mail relays (issue 16); two octets count with a third (partialAddress).
+    if (level === 'aggressive') forms.push(octets.slice(1).join('-'));
     return forms;
   }
   const parsed = ip.parsed as { toNormalizedString(): string; toFixedLengthString?: () => string };
@@ -99,25 +101,31 @@ export function addressInName(name: string, ip: ClientIp, level: GenericLevel): 
 }
 
 /**
- * Three octets of the address in order, with the fourth as a number of its own elsewhere in the
- * host part: `d5-203-0-113.nap.isp.example` (203.0.113.5), `modemcable005.113-0-203.isp.example`
- * (reversed). Providers that split the address this way are numbering end-user lines.
+ * Part of the address in order (two or three octets, forward or reversed, joined by `-` or `.`),
+ * with the rest of it as numbers of their own elsewhere in the host part, so that at least three
+ * octets are there: `d5-203-0-113.nap.isp.example` (203.0.113.5), `modemcable005.113-0-203.…`,
+ * `lfbn-tou-1-1502-5.w203-0.abo.isp.example`. Providers that split the address this way are
+ * numbering customer lines; a relay's two trailing octets alone (`a12-34.esp.example`) are not enough.
  */
 function partialAddress(hostText: string, ip: ClientIp): string | undefined {
   if (ip.family !== 4) return undefined;
   const octets = ip.text.split('.');
-  const numbers = (hostText.match(/\d+/g) ?? []).map((digits) => String(Number(digits)));
-  const runs: Array<[string[], string]> = [
-    [octets.slice(0, 3), octets[3] ?? ''],
-    [[...octets].reverse().slice(1), octets[3] ?? ''],
-    [[...octets].reverse().slice(0, 3), octets[0] ?? ''],
-  ];
-  for (const [run, rest] of runs) {
-    const text = run.join('-');
-    const found = hostText.replace(/[._]/g, '-').indexOf(text);
-    if (found === -1) continue;
-    const outside = hostText.slice(0, found) + hostText.slice(found + text.length);
-    if ((outside.match(/\d+/g) ?? []).some((digits) => String(Number(digits)) === rest) && numbers.length >= 4) return `${text} + ${rest}`;
+  const text = hostText.replace(/[._]/g, '-');
+  const orders = [octets, [...octets].reverse()];
+  for (const order of orders) {
+    for (const length of [3, 2]) {
+      for (let start = 0; start + length <= 4; start++) {
+        const run = order.slice(start, start + length).join('-');
+        const found = text.search(new RegExp(`(^|[^0-9])${run.replace(/\./g, '\\.')}($|[^0-9])`));
+        if (found === -1) continue;
+        const at = text.indexOf(run, found);
+        const outside = `${text.slice(0, at)} ${text.slice(at + run.length)}`;
+        const numbers = new Set((outside.match(/\d+/g) ?? []).map((digits) => String(Number(digits))));
+        const rest = order.filter((_, i) => i < start || i >= start + length);
+        const present = rest.filter((octet) => numbers.has(octet));
+        if (length + present.length >= 3 && present.length >= 1) return `${run} + ${present.join(', ')}`;
+      }
+    }
   }
   return undefined;
 }
@@ -146,7 +154,7 @@ export function genericSignal(name: string, ip: ClientIp, level: GenericLevel): 
   const split = partialAddress(hostText, ip);
   if (split !== undefined) return { rule: 'partial-address', reason: 'address in name', detail: split };
   // A provider's pool and line number instead of the address (`p1234-ipngn5501city.city.isp.example`).
-  const line = host.find((label) => /^p\d{3,}-ip[a-z]+\d+/.test(label));
+  const line = host.find((label) => /^p\d{3,}-ip/.test(label));
   if (line !== undefined) return { rule: 'pool-line', reason: 'access-network word', detail: line };
   const keywords = level === 'aggressive' ? [...STRONG_KEYWORDS, ...WEAK_KEYWORDS] : STRONG_KEYWORDS;
   for (const word of words) {
@@ -155,7 +163,8 @@ export function genericSignal(name: string, ip: ClientIp, level: GenericLevel): 
   if (level === 'aggressive') {
     const first = host[0] ?? '';
     const digits = first.replace(/[^0-9]/g, '').length;
-    if (first.length >= 6 && digits * 2 >= first.length) return { rule: 'digit-heavy', reason: 'address in name', detail: first };
+    // At least 8 characters: a bulk relay's `so254-9` or `m228-13` is short and half digits too.
+    if (first.length >= 8 && digits * 2 >= first.length) return { rule: 'digit-heavy', reason: 'address in name', detail: first };
   }
   return undefined;
 }
