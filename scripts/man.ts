@@ -106,6 +106,9 @@ export function confPage(date = pageDate()): string {
   return wrapped(lines);
 }
 
+/** The synopsis of the log commands' common part: files, the time window, the list length. */
+const LOG_OPTIONS = ['.RI [ FILE ...]', '.RB [ \\-\\-since', '.IR WHEN ]', '.RB [ \\-\\-until', '.IR WHEN ]', '.RB [ \\-\\-top', '.IR N ]'];
+
 export function commandPage(date = pageDate()): string {
   const lines = [
     `.TH FCRDNS\\-POLICYD 8 ${date} "fcrdns\\-policyd ${version}" "System Manager's Manual"`,
@@ -129,25 +132,13 @@ export function commandPage(date = pageDate()): string {
     '.IR FILE ]',
     '.br',
     '.B fcrdns\\-policyd report',
-    '.RI [ FILE ...]',
-    '.RB [ \\-\\-since',
-    '.IR WHEN ]',
-    '.RB [ \\-\\-until',
-    '.IR WHEN ]',
-    '.RB [ \\-\\-top',
-    '.IR N ]',
+    ...LOG_OPTIONS,
     '.RB [ \\-\\-ascii ]',
     '.RB [ \\-\\-json ]',
     '.br',
     '.B fcrdns\\-policyd replay \\-\\-config',
     '.I NEW.conf',
-    '.RI [ FILE ...]',
-    '.RB [ \\-\\-since',
-    '.IR WHEN ]',
-    '.RB [ \\-\\-until',
-    '.IR WHEN ]',
-    '.RB [ \\-\\-top',
-    '.IR N ]',
+    ...LOG_OPTIONS,
     '.RB [ \\-\\-json ]',
     '.br',
     '.B fcrdns\\-policyd',
