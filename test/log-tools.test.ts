@@ -2,7 +2,8 @@
  * The pieces of `report` and `replay`: reading lines (plain, gzip, standard input, bounded),
  * classifying them, bounded counters, terminal-safe output, and the commands' exits.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { readLogLines } from '../src/log-input.js';
 import { terminalSafe } from '../src/report-render.js';
 import { DurationHistogram, TopCounts } from '../src/top-counts.js';
 import { BUNDLE, bundleMissing } from './helpers/bundle.js';
+import { hasCommand } from './helpers/requirements.js';
 
 const decision = (overrides: Record<string, unknown> = {}) =>
   JSON.stringify({
@@ -191,4 +193,19 @@ t.test('report stays in constant memory whatever the log size', { skip: bundleMi
   const large = await peakRss(250_000);
   t.comment(`peak RSS: 50,000 lines ${small.toFixed(0)} MB, 250,000 lines ${large.toFixed(0)} MB`);
   t.ok(large < small + 30, 'five times the lines, about the same memory');
+});
+
+t.test('a progress line on a terminal while an input takes more than a second, and none when stderr is not one', { skip: bundleMissing() ?? (hasCommand('script') ? undefined : 'script (util-linux) is missing') }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fcrdns-progress-'));
+  const file = join(dir, 'part.log');
+  writeFileSync(file, `${Array.from({ length: 2000 }, (_, n) => decision({ instance: `i${n}` })).join('\n')}\n`);
+  const run = promisify(execFile);
+  // The input arrives in two parts 1.5 s apart, so reading it takes more than a second whatever the
+  // machine's speed; script(1) gives the command a pseudo-terminal, so stderr is a TTY there.
+  const feed = `(cat ${file}; sleep 1.5; cat ${file})`;
+  const onTerminal = await run('script', ['-q', '-e', '-c', `${feed} | ${process.execPath} ${BUNDLE} report --json >/dev/null`, '/dev/null'], { maxBuffer: 1 << 24, timeout: 60_000 });
+  t.match(onTerminal.stdout, /reading standard input: \d+ MB, [\d,]+ lines/, 'progress shown on a terminal');
+  t.match(onTerminal.stdout, /\r\u001b\[K$/, 'and cleared at the end');
+  const piped = await run('sh', ['-c', `${feed} | ${process.execPath} ${BUNDLE} report --json`], { maxBuffer: 1 << 26, timeout: 60_000 });
+  t.equal(piped.stderr, '', 'nothing on a stderr that is not a terminal');
 });
