@@ -84,6 +84,7 @@ export const BAD_LINE_TEXT: Record<BadLine, string> = {
 const ACTIONS: readonly string[] = ['dunno', 'warn', 'defer', 'reject'];
 const HELO: readonly string[] = ['confirmed', 'resolves', 'literal', 'mismatch', 'literal_mismatch', 'invalid', 'missing', 'temperror', 'unchecked'];
 const OUTCOMES: readonly string[] = ['answer', 'not_found', 'temporary'];
+const RESULTS: readonly string[] = ['pass', 'no_ptr', 'no_forward', 'mismatch', 'temperror', 'generic', 'skipped'];
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -142,6 +143,7 @@ function forwardChecks(value: unknown): LoggedForwardCheck[] | undefined {
 function decisionRecord(line: Json): DecisionRecord {
   const request = requestLine(line);
   const result = str(line, 'result');
+  if (!RESULTS.includes(result)) fail();
   const stage = optionalStr(line, 'temperror_stage');
   if (stage !== undefined && stage !== 'ptr' && stage !== 'forward') fail();
   let ptr: DecisionRecord['ptr'];

@@ -88,8 +88,10 @@ function hostLabels(labels: readonly string[], name: string): string[] {
 
 /** The client's address in the host part, in one of the forms providers write it (no exemptions). */
 export function addressInName(name: string, ip: ClientIp, level: GenericLevel): string | undefined {
-  const labels = name.toLowerCase().split('.');
-  const hostText = hostLabels(labels, name).join('.');
+  return addressInHost(hostLabels(name.toLowerCase().split('.'), name).join('.'), ip, level);
+}
+
+function addressInHost(hostText: string, ip: ClientIp, level: GenericLevel): string | undefined {
   const shortestForm = level === 'aggressive' ? 3 : 7;
   // A host part shorter than any form that counts cannot hold one: most server names
   // (mail, mx1, smtp-out) need no address forms built at all.
@@ -98,6 +100,15 @@ export function addressInName(name: string, ip: ClientIp, level: GenericLevel): 
     if (form.length >= shortestForm && hostText.includes(form)) return form;
   }
   return undefined;
+}
+
+/** Where `run` stands in `text` as whole numbers (no digit right before or after it), or -1. */
+function wholeNumbersAt(text: string, run: string): number {
+  const isDigit = (at: number) => at >= 0 && at < text.length && text.charCodeAt(at) >= 48 && text.charCodeAt(at) <= 57;
+  for (let at = text.indexOf(run); at !== -1; at = text.indexOf(run, at + 1)) {
+    if (!isDigit(at - 1) && !isDigit(at + run.length)) return at;
+  }
+  return -1;
 }
 
 /**
@@ -116,9 +127,8 @@ function partialAddress(hostText: string, ip: ClientIp): string | undefined {
     for (const length of [3, 2]) {
       for (let start = 0; start + length <= 4; start++) {
         const run = order.slice(start, start + length).join('-');
-        const found = text.search(new RegExp(`(^|[^0-9])${run.replace(/\./g, '\\.')}($|[^0-9])`));
-        if (found === -1) continue;
-        const at = text.indexOf(run, found);
+        const at = wholeNumbersAt(text, run);
+        if (at === -1) continue;
         const outside = `${text.slice(0, at)} ${text.slice(at + run.length)}`;
         const numbers = new Set((outside.match(/\d+/g) ?? []).map((digits) => String(Number(digits))));
         const rest = order.filter((_, i) => i < start || i >= start + length);
@@ -148,9 +158,9 @@ export function genericSignal(name: string, ip: ClientIp, level: GenericLevel): 
   const host = hostLabels(labels, name);
   const words = host.flatMap((label) => label.split(/[-_]/)).filter((word) => word !== '');
   if (words.some(isRoleWord)) return undefined;
-  const address = addressInName(name, ip, level);
-  if (address !== undefined) return { rule: 'address', reason: 'address in name', detail: address };
   const hostText = host.join('.');
+  const address = addressInHost(hostText, ip, level);
+  if (address !== undefined) return { rule: 'address', reason: 'address in name', detail: address };
   const split = partialAddress(hostText, ip);
   if (split !== undefined) return { rule: 'partial-address', reason: 'address in name', detail: split };
   // A provider's pool and line number instead of the address (`p1234-ipngn5501city.city.isp.example`).

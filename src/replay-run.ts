@@ -9,7 +9,7 @@ import { getDomain } from 'tldts';
 import type { Config } from './config.js';
 import type { BadLine, DecisionRecord, LogLine, ReuseRecord } from './decision-record.js';
 import { ChangeMatrix, type WindowOptions } from './report.js';
-import { matrixLines, notReplayableLines, terminalSafe } from './report-render.js';
+import { matrixLines, notReplayableLines, terminalSafe, topList } from './report-render.js';
 import { actionLabel, Replayer } from './replay.js';
 import { TopCounts } from './top-counts.js';
 import { BAD_LINE_TEXT } from './decision-record.js';
@@ -71,8 +71,7 @@ export class ReplayRun {
   }
 
   private noteNewly(line: DecisionRecord | ReuseRecord, after: string): void {
-    const severity = { dunno: 0, warn: 1, defer: 2, reject: 3 } as const;
-    if (!(after === 'reject' || after === 'defer') || severity[after] <= severity[line.action]) return;
+    if (!(after === 'reject' || after === 'defer') || SEVERITY[after] <= SEVERITY[line.action]) return;
     const lists = this.newly[after === 'reject' ? 'rejected' : 'deferred'];
     lists.clients.add(line.clientAddress, line.time);
     if (line.kind !== 'decision') return;
@@ -82,9 +81,7 @@ export class ReplayRun {
   }
 
   summary(top: number): Record<string, unknown> {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const topList = (counts: TopCounts) => counts.top(top).map((entry) => ({ key: entry.key, count: entry.count, last_seen: iso(entry.lastSeen) }));
-    const lists = (newly: Newly) => ({ clients: topList(newly.clients), domains: topList(newly.domains), helo_names: topList(newly.helo) });
+    const lists = (newly: Newly) => ({ clients: listed(newly.clients, top), domains: listed(newly.domains, top), helo_names: listed(newly.helo, top) });
     return {
       requests: this.requests,
       replayed: this.matrix.replayed,
@@ -107,12 +104,7 @@ export class ReplayRun {
       const clients = newly.clients.top(top);
       if (clients.length === 0) continue;
       out.push('', `${label[0]?.toUpperCase()}${label.slice(1)}:`);
-      for (const [title, counts] of [['clients', newly.clients], ['PTR domains', newly.domains], ['HELO names', newly.helo]] as const) {
-        const entries = counts.top(top);
-        if (entries.length === 0) continue;
-        out.push(`  ${title}:`);
-        for (const entry of entries) out.push(`    ${terminalSafe(entry.key, 60).padEnd(40)} ${n(entry.count).padStart(8)}  last ${iso(entry.lastSeen)}`);
-      }
+      out.push(...topList('clients', listed(newly.clients, top)), ...topList('PTR domains', listed(newly.domains, top)), ...topList('HELO names', listed(newly.helo, top)));
     }
     const bad = [...this.bad];
     if (bad.length > 0) out.push('', 'Lines skipped:', ...bad.map(([why, count]) => `  ${n(count).padStart(10)}  ${BAD_LINE_TEXT[why]}`));
@@ -121,6 +113,9 @@ export class ReplayRun {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const SEVERITY = { dunno: 0, warn: 1, defer: 2, reject: 3 } as const;
+/** The n most frequent keys, as the JSON document and the text show them. */
+const listed = (counts: TopCounts, n: number) => counts.top(n).map((entry) => ({ key: entry.key, count: entry.count, last_seen: iso(entry.lastSeen) }));
 
 function newlyLists(): Newly {
   return { clients: new TopCounts(), domains: new TopCounts(), helo: new TopCounts() };

@@ -120,8 +120,9 @@ export class Replayer {
   }
 
   private judged(data: DecisionRecord, client: ClientIp, line: DecisionRecord | ReuseRecord): ReplayOutcome {
+    // decision-record.ts admits only known results, and `skipped` never reaches here.
     const iprev = loggedIprev(data);
-    if (!iprev) return { ok: false, reason: 'bad_client_address' };
+    if (!iprev) throw new Error(`replay: unexpected result ${JSON.stringify(data.result)}`);
     let helo: HeloStatus = data.helo ?? 'unchecked';
     const heloUsed = heloLookupUsed(this.policy);
     // A shed line (EHEAPFULL / EBUSY) was judged without DNS; so would the new daemon's be.

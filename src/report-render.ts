@@ -57,7 +57,8 @@ function chart(data: ReportData, ascii: boolean): string[] {
   return lines;
 }
 
-function list(title: string, entries: ReadonlyArray<{ key: string; count: number; last_seen: string | null }>): string[] {
+/** A top list (clients, domains, HELO names) with counts and when each was last seen. */
+export function topList(title: string, entries: ReadonlyArray<{ key: string; count: number; last_seen: string | null }>): string[] {
   if (entries.length === 0) return [];
   const width = Math.max(...entries.map((entry) => terminalSafe(entry.key, 60).length), 10);
   return [
@@ -109,7 +110,7 @@ export function renderReport(data: ReportData, options: { ascii: boolean }): str
     out.push('', 'Failing senders, by class:');
     for (const [kind, lists] of failing) {
       out.push(`  ${kind}${lists.approximate ? ' (counts approximate: many distinct values)' : ''}`);
-      out.push(...list('clients', lists.clients), ...list('PTR domains', lists.domains), ...list('HELO names', lists.helo_names));
+      out.push(...topList('clients', lists.clients), ...topList('PTR domains', lists.domains), ...topList('HELO names', lists.helo_names));
     }
   }
   const tighter = data.logged_modes.length === 0 || data.logged_modes.some((mode) => mode === 'monitor' || mode === 'soft');
