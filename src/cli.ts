@@ -13,7 +13,8 @@ import { renderJson, renderText } from './check-render.js';
 import { checkTargets } from './diagnose.js';
 import { parseClientIp } from './ip.js';
 import { hostnameProblem, normaliseName } from './iprev.js';
-import { createLogger, flushLogger } from './log.js';
+import { createLogger, flushLogger, logAlways } from './log.js';
+import { unfinishedFileProblem } from './reload.js';
 import { runReplay, runReport } from './log-commands.js';
 
 declare const FCRDNS_VERSION: string | undefined;
@@ -80,6 +81,19 @@ export function loadConfig(path: string | undefined): Config {
   const file = path ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
   if (file === undefined) return defaultConfig();
   return parseConfig(readConfigFile(file), file);
+}
+
+/**
+ * The config for a reload: as loadConfig, but a file that looks unfinished (empty, no setting,
+ * no final newline: caught mid-write) is refused, since a running configuration is there to keep.
+ */
+export function loadReloadConfig(path: string | undefined): Config {
+  const file = path ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+  if (file === undefined) return defaultConfig();
+  const text = readConfigFile(file);
+  const unfinished = unfinishedFileProblem(text, file);
+  if (unfinished !== undefined) throw new ConfigError([unfinished]);
+  return parseConfig(text, file);
 }
 
 /** A config file is a few KiB; past this it is a mistake (a log or a device named by accident). */
@@ -258,13 +272,14 @@ async function runDaemon(config: Config, configPath: string | undefined): Promis
   warnIfFewFileDescriptors(config, logger);
   process.on('SIGHUP', () => {
     try {
-      const next = loadConfig(configPath);
+      const next = loadReloadConfig(configPath);
       const problem = heapProblem(next);
       if (problem) throw new ConfigError([problem]);
       running.reload(next);
     } catch (error) {
       const problems = error instanceof ConfigError ? error.problems : [String(error)];
-      logger.error({ problems }, 'reload failed; keeping the previous configuration');
+      // The operator's own action: never held back by the warning window.
+      logAlways(() => logger.error({ problems }, 'reload failed; keeping the previous configuration'));
     }
   });
   return new Promise<number>((resolve) => {
@@ -304,10 +319,12 @@ function warnIfFewFileDescriptors(config: Config, logger: ReturnType<typeof crea
     return; // not Linux: nothing to read
   }
   if (limit === undefined || Number.isNaN(limit)) return;
-  const needed = config.maxConnections + 64;
+  // Policy connections, the metrics endpoint's (capped), and the daemon's own descriptors.
+  const metricsConnections = config.metricsListen ? LIMITS.maxMetricsConnections : 0;
+  const needed = config.maxConnections + metricsConnections + LIMITS.fileDescriptorReserve;
   if (limit < needed) {
     logger.warn(
-      { open_file_limit: limit, max_connections: config.maxConnections },
+      { open_file_limit: limit, needed, max_connections: config.maxConnections, metrics_connections: metricsConnections },
       'the open-file limit cannot hold max_connections: raise LimitNOFILE (systemd) or ulimit -n, or lower max_connections',
     );
   } else {

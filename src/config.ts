@@ -3,6 +3,7 @@
  * table, validation that names file, line, key and what is allowed, and the effective
  * settings the daemon runs on. Pure: the caller reads the file.
  */
+import ipaddr from 'ipaddr.js';
 import { parseNetwork, type Network } from './ip.js';
 import { LIMITS } from './limits.js';
 import { GENERIC_LEVELS, type GenericLevel } from './generic.js';
@@ -50,6 +51,7 @@ export interface Config {
   /** Verified-name allowlist: `exact.name` or `.domain` (its subdomains). */
   readonly passNames: readonly string[];
   readonly metricsListen: { host: string; port: number } | undefined;
+  readonly metricsAllow: readonly Network[];
   /** Every key with its effective value as text, in table order (what `config` prints). */
   readonly effective: ReadonlyArray<readonly [string, string]>;
 }
@@ -108,9 +110,28 @@ function networkList(raw: string): Parsed<Network[]> {
   for (const item of splitList(raw)) {
     const network = parseNetwork(item);
     if (!network) return fail(`"${printable(item)}" is not an address or CIDR network (e.g. 192.0.2.0/24, 2001:db8::/32)`);
+    const meant = networkAddress(network);
+    // Postfix warns on "non-null host address bits" (cidr_match.c) and uses the network; here it
+    // is an error: a file cut mid-line (192.0.2.128/2 for /25) would otherwise quietly cover a
+    // quarter of IPv4.
+    if (meant !== undefined) return fail(`"${printable(item)}" has host bits set: write the network ${meant}, or fix the prefix length`);
     networks.push(network);
   }
   return networks;
+}
+
+/** The network a CIDR with host bits set stands for (`a.b.c.d/N` with those bits cleared), or undefined when none are set. */
+function networkAddress(network: Network): string | undefined {
+  const [base, bits] = network.range;
+  const bytes = base.toByteArray();
+  const masked = bytes.map((byte, index) => {
+    const keep = Math.min(8, Math.max(0, bits - index * 8));
+    return byte & ((0xff << (8 - keep)) & 0xff);
+  });
+  if (masked.every((byte, index) => byte === bytes[index])) return undefined;
+  const address = ipaddr.fromByteArray(masked);
+  const text = address.kind() === 'ipv6' ? (address as ipaddr.IPv6).toRFC5952String() : address.toString();
+  return `${text}/${bits}`;
 }
 
 function yesNo(raw: string): Parsed<boolean> {
@@ -253,6 +274,7 @@ const KEYS = {
   helo_mismatch_action: { default: 'dunno', parse: plainAction },
   pass_names: { default: '', parse: nameList },
   metrics_listen: { default: '', parse: optionalHostPort },
+  metrics_allow: { default: '127.0.0.0/8, ::1/128', parse: networkList },
 } as const;
 
 export type ConfigKey = keyof typeof KEYS;
@@ -292,7 +314,8 @@ export const KEY_DOCS: Record<ConfigKey, { readonly values: string; readonly mea
   generic_level: { values: 'conservative or aggressive', meaning: 'How eagerly names are judged generic: conservative is meant to be safe to reject on, aggressive for scoring.' },
   helo_mismatch_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when the HELO name is neither a confirmed PTR name of the client, nor a name resolving to it, nor its address literal. With dunno the HELO name is never looked up.' },
   pass_names: { values: 'a list of names: mx.partner.org (that name) or .example.net (names below it)', meaning: 'Allowlist of forward-confirmed names: a client confirmed as one of them is always let through.', defaultText: 'empty' },
-  metrics_listen: { values: 'host:port, or empty', meaning: 'Where a Prometheus endpoint (/metrics, /healthz) listens, e.g. 127.0.0.1:9425.', defaultText: 'empty (off)' },
+  metrics_listen: { values: 'host:port, or empty', meaning: 'Where a Prometheus endpoint (/metrics, /healthz) listens, e.g. 127.0.0.1:9425. At most 32 connections are open to it (at the cap the longest-open idle one is closed), and each closes after 15 s without traffic. /healthz answers 503 when the policy listener does not answer a request of the daemon\'s own.', defaultText: 'empty (off)' },
+  metrics_allow: { values: 'a list of networks (CIDR or addresses)', meaning: 'Peers allowed to connect to metrics_listen; any other peer is disconnected at once (and counted in the warnings).' },
 };
 export const CONFIG_KEYS = Object.keys(KEYS) as ConfigKey[];
 type Values = { [K in ConfigKey]: Exclude<ReturnType<(typeof KEYS)[K]['parse']>, Failure> };
@@ -458,6 +481,7 @@ function buildConfig(values: Values, source: string): Config {
     heloMismatchAction: values.helo_mismatch_action,
     passNames: values.pass_names,
     metricsListen: values.metrics_listen,
+    metricsAllow: values.metrics_allow,
   };
   const listenText =
     config.listen.kind === 'unix'
@@ -499,6 +523,7 @@ function buildConfig(values: Values, source: string): Config {
     ['helo_mismatch_action', config.heloMismatchAction],
     ['pass_names', list(config.passNames)],
     ['metrics_listen', config.metricsListen ? (config.metricsListen.host.includes(':') ? `[${config.metricsListen.host}]:${config.metricsListen.port}` : `${config.metricsListen.host}:${config.metricsListen.port}`) : ''],
+    ['metrics_allow', list(config.metricsAllow)],
   ];
   return { ...config, effective };
 }

@@ -8,13 +8,15 @@ import { Admission } from './admission.js';
 import { LookupCache, type CacheSettings, type CacheStats, type Clock } from './cache.js';
 import type { Config } from './config.js';
 import { createSystemResolver, directLookups, queryDeadlineMs, type DnsResolver } from './dns.js';
+import { PolicyProbe } from './health.js';
 import type { HeapReading } from './heap-guard.js';
 import { policyFor } from './judgement.js';
 import { KnownClients } from './known-clients.js';
-import { droppedLogLines, type Logger } from './log.js';
+import { droppedLogLines, logAlways, type Logger } from './log.js';
 import { MessageMemory, type MessageVerdict } from './message-memory.js';
 import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type PipelineState } from './pipeline.js';
+import { settingChanges } from './reload.js';
 import { startPolicyServer, type PolicyServer, type ServerOptions, type ServerStats } from './server.js';
 
 export interface DaemonDeps {
@@ -80,15 +82,21 @@ async function startListeners(
 ): Promise<PolicyServer> {
   const { config } = state;
   let policyServer: PolicyServer | undefined;
+  const probe = new PolicyProbe(
+    () => state.config.listenAllow,
+    () => policyServer?.stats.refused ?? 0,
+  );
   if (config.metricsListen) {
     state.metrics = await startMetrics(
       config.metricsListen,
+      config.metricsAllow,
       {
         server: () => policyServer?.stats ?? NO_CONNECTIONS_YET,
         cache: () => parts.cacheStats,
         shed: () => parts.admission.shed(),
         waiting: () => parts.admission.waiting,
         droppedLogLines: () => droppedLogLines(deps.logger),
+        health: () => probe.check(),
       },
       deps.logger,
     );
@@ -100,7 +108,8 @@ async function startListeners(
       listenAllow: config.listenAllow,
       maxConnections: config.maxConnections,
       logger: deps.logger,
-      handle: parts.handle,
+      // The health probe's requests are answered before the pipeline: no decision, no line.
+      handle: probe.answering(parts.handle),
       connectionEnded: (connection) => parts.messages.connectionEnded(connection, state.config),
       ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
       ...(deps.requestReadTimeoutMs !== undefined ? { requestReadTimeoutMs: deps.requestReadTimeoutMs } : {}),
@@ -109,7 +118,23 @@ async function startListeners(
     await state.metrics.close();
     throw error;
   }
+  probe.listening(config.listen, policyServer.port);
   return policyServer;
+}
+
+/**
+ * One line per setting a reload changes, old → new: at warn when it changes who is judged, how,
+ * or the answer (mode, actions, resolver, networks, exemptions), else at info. Never held back
+ * by the warning window: it is the operator's own action.
+ */
+function logChanges(logger: Logger, previous: Config, next: Config): void {
+  logAlways(() => {
+    for (const change of settingChanges(previous, next)) {
+      const fields = { key: change.key, old: change.old, new: change.new };
+      if (change.weighty) logger.warn(fields, 'reload changes a setting of the policy, resolver or networks');
+      else logger.info(fields, 'reload changes a setting');
+    }
+  });
 }
 
 export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
@@ -145,8 +170,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
     },
     reload(next: Config) {
       const previous = state.config;
+      logChanges(logger, previous, next);
       if (!sameJson(previous.listen, next.listen) || previous.listenMode !== next.listenMode || !sameJson(previous.metricsListen, next.metricsListen)) {
-        logger.warn({ listen: Object.fromEntries(next.effective).listen }, 'listen and metrics_listen changes take effect on restart');
+        logAlways(() => logger.warn({ listen: Object.fromEntries(next.effective).listen }, 'listen and metrics_listen changes take effect on restart'));
       }
       const dnsChanged =
         !sameJson(previous.dnsServers, next.dnsServers) || previous.dnsTimeoutMs !== next.dnsTimeoutMs || previous.dnsTries !== next.dnsTries;
@@ -154,6 +180,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       messages.clear();
       logger.level = next.logLevel;
       server.updateLimits({ listenAllow: next.listenAllow, maxConnections: next.maxConnections });
+      metrics.updateAllow(next.metricsAllow);
       state.config = next;
       state.policy = policyFor(next);
       logger.info({ source: next.source, config: Object.fromEntries(next.effective) }, 'reloaded');

@@ -87,4 +87,40 @@ export const LIMITS = {
   parsedClientsSize: 4096,
   /** Decisions sampled before the "most clients are skipped: NAT?" warning is considered. */
   natWarningSample: 200,
+  /**
+   * Open connections to the metrics endpoint. A scraper keeps one, a health check opens one now
+   * and then: 32 is room for several; at the cap the longest-open idle one is closed (a scraper
+   * reconnects), so a local peer holding many cannot lock Prometheus out, nor take more than this
+   * many of the daemon's file descriptors (counted in the budget checked at start, src/cli.ts).
+   */
+  maxMetricsConnections: 32,
+  /** A metrics request's headers must arrive within this, the whole request within metricsRequestTimeoutMs. */
+  metricsHeadersTimeoutMs: 5_000,
+  metricsRequestTimeoutMs: 10_000,
+  /** An idle keep-alive metrics connection closes after this (Prometheus scrapes every 15 s or so and reconnects). */
+  metricsKeepAliveTimeoutMs: 5_000,
+  /** A metrics connection with no traffic at all closes after this, whatever state it is in. */
+  metricsIdleTimeoutMs: 15_000,
+  /** How often node checks metrics connections against the header and request timeouts (its default is 30 s). */
+  metricsTimeoutCheckMs: 1_000,
+  /**
+   * /healthz sends one request to the policy listener and waits this long for its answer; a
+   * Prometheus scrape (10 s) and Docker's HEALTHCHECK (10 s) wait longer. Concurrent health
+   * checks share one probe, so at most one probe connection is open at any time.
+   */
+  healthProbeTimeoutMs: 2_000,
+  /**
+   * Descriptors the daemon needs besides its connections: stdio, the listeners, DNS sockets, the
+   * config file, the health probe. The start-up check wants max_connections + the metrics cap +
+   * this many.
+   */
+  fileDescriptorReserve: 64,
+  /**
+   * Warnings and errors logged per kind (message) per minute; the rest of the minute's are only
+   * counted, and one line gives the counts when the minute ends. Decision lines never count.
+   */
+  warningsPerKindPerWindow: 5,
+  warningWindowMs: 60_000,
+  /** Kinds counted apart in one window; past it they share one count ("other"). */
+  warningKindsTracked: 64,
 } as const;

@@ -6,12 +6,13 @@ import pino from 'pino';
 import type { LogLevel } from './config.js';
 import { LIMITS } from './limits.js';
 import { flatCopy } from './text.js';
+import { WarningWindow, type SuppressedKind, type WarningWindowOptions } from './warning-window.js';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
 export type Logger = pino.Logger;
 
-const destinations = new WeakMap<Logger, { flushSync(): void; dropped(): number }>();
+const destinations = new WeakMap<Logger, { flushSync(): void; dropped(): number; warnings: WarningWindow }>();
 
 /** Log lines this logger dropped because its stdout did not keep up (0 for other loggers). */
 export function droppedLogLines(logger: Logger): number {
@@ -171,11 +172,14 @@ export function createLogger(level: LogLevel, fd = 1): Logger {
     }
   });
   const batcher = new LineBatcher(destination);
-  const logger = pino(OPTIONS(level), batcher);
+  let warnings: WarningWindow | undefined;
+  const logger = pino({ ...OPTIONS(level), hooks: aggregatingHooks(() => warnings) }, batcher);
+  warnings = new WarningWindow((kinds, windowMs) => summariseWarnings(logger, kinds, windowMs));
   const startExitFlush = (): void => {
     if (exitDeadline === Number.POSITIVE_INFINITY) exitDeadline = Date.now() + LOG_EXIT_FLUSH_MS;
   };
   destinations.set(logger, {
+    warnings,
     dropped: () => drops.lines,
     flushSync: () => {
       startExitFlush();
@@ -195,9 +199,16 @@ export function createLogger(level: LogLevel, fd = 1): Logger {
   return logger;
 }
 
-/** A logger writing JSON lines to a stream (tests read the decision lines back). */
-export function createStreamLogger(level: LogLevel, stream: { write(line: string): void }): Logger {
-  return pino(OPTIONS(level), stream);
+/**
+ * A logger writing JSON lines to a stream (tests read the decision lines back); with `aggregate`,
+ * its warnings go through a warning window as the daemon's do.
+ */
+export function createStreamLogger(level: LogLevel, stream: { write(line: string): void }, aggregate?: WarningWindowOptions): Logger {
+  if (aggregate === undefined) return pino(OPTIONS(level), stream);
+  let warnings: WarningWindow | undefined;
+  const logger = pino({ ...OPTIONS(level), hooks: aggregatingHooks(() => warnings) }, stream);
+  warnings = new WarningWindow((kinds, windowMs) => summariseWarnings(logger, kinds, windowMs), aggregate);
+  return logger;
 }
 
 /** A logger that discards everything (tests and the `check` command's internals). */
@@ -205,8 +216,54 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-/** Write out what is buffered before the process exits. */
+/** pino's numeric levels: warn and error are aggregated (src/warning-window.ts); fatal never is. */
+const WARN_LEVEL = 40;
+const FATAL_LEVEL = 60;
+let unlimited = false;
+
+/**
+ * Write the lines `write` logs whatever the warning window says: an operator's own action (a
+ * reload, its refusal, what it changed) must always be seen, and cannot flood.
+ */
+export function logAlways(write: () => void): void {
+  unlimited = true;
+  try {
+    write();
+  } finally {
+    unlimited = false;
+  }
+}
+
+/** A line's kind for the warning window: its message (fixed in the code that logs it). */
+function kindOf(args: readonly unknown[]): string {
+  const message = typeof args[0] === 'string' ? args[0] : args[1];
+  return typeof message === 'string' ? message.slice(0, LIMITS.maxLogFieldChars) : '(no message)';
+}
+
+/** pino's logMethod hook holding back warnings and errors past the window's allowance. */
+function aggregatingHooks(window: () => WarningWindow | undefined): pino.LoggerOptions['hooks'] {
+  return {
+    logMethod(args, method, level) {
+      if (level >= WARN_LEVEL && level < FATAL_LEVEL && !unlimited && window()?.admit(kindOf(args)) === false) return;
+      method.apply(this, args);
+    },
+  };
+}
+
+/** The line that ends a window in which warnings were held back. */
+function summariseWarnings(logger: Logger, kinds: SuppressedKind[], windowMs: number): void {
+  const suppressed = kinds.reduce((sum, kind) => sum + kind.suppressed, 0);
+  logAlways(() =>
+    logger.warn(
+      { suppressed, kinds, window_s: windowMs / 1000, per_kind: LIMITS.warningsPerKindPerWindow },
+      `warnings held back: the first ${LIMITS.warningsPerKindPerWindow} of each kind are logged per minute, the rest counted here`,
+    ),
+  );
+}
+
+/** Write out what is buffered before the process exits (with the count of warnings held back). */
 export function flushLogger(logger: Logger): void {
+  destinations.get(logger)?.warnings.flush();
   try {
     destinations.get(logger)?.flushSync();
   } catch {

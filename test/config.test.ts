@@ -42,7 +42,7 @@ t.test('built-in defaults are the SPEC defaults', async (t) => {
   t.equal(values.reply_hint, '');
   t.same(Object.keys(defaultValues()), CONFIG_KEYS);
   t.match(formatEffective(config), /^listen = 127\.0\.0\.1:10040\n/);
-  t.match(formatEffective(config), /\nmetrics_listen =\n$/);
+  t.match(formatEffective(config), /\nmetrics_listen =\nmetrics_allow = 127\.0\.0\.0\/8, ::1\/128\n$/);
 });
 
 t.test('main.cf syntax: comments, blank lines, continuation, CRLF, spacing', async (t) => {
@@ -107,6 +107,10 @@ const KEY_CASES: Record<string, { good: Array<[string, string]>; bad: Array<[str
   helo_mismatch_action: { good: [['defer', 'defer']], bad: [['bounce', /expected one of/]] },
   pass_names: { good: [['.Example.net, mx.partner.org', '.example.net, mx.partner.org'], ['', '']], bad: [['*.example.net', /not a host name or \.domain/]] },
   metrics_listen: { good: [['127.0.0.1:9425', '127.0.0.1:9425'], ['[::1]:9425', '[::1]:9425'], ['', '']], bad: [['9425', /port is required/]] },
+  metrics_allow: {
+    good: [['192.0.2.0/24 2001:db8::/32', '192.0.2.0/24, 2001:db8::/32'], ['', '']],
+    bad: [['192.0.2.1/24', /host bits set: write the network 192\.0\.2\.0\/24/], ['prometheus.example', /not an address or CIDR network/]],
+  },
 };
 
 t.test('authres_header = yes needs authserv_id', async (t) => {
@@ -164,4 +168,23 @@ t.test('presets and overrides show in the effective settings', async (t) => {
   t.equal(values.mismatch_action, 'warn');
   t.equal(values.temperror_action, 'defer');
   t.same(config.overrides, { mismatch: 'warn' });
+});
+
+t.test('networks with host bits set are an error naming the network meant (Postfix warns)', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['skip_networks', '192.0.2.128/2', '192.0.0.0/2'],
+    ['listen_allow', '127.0.0.0/8, 10.1.2.3/8', '10.0.0.0/8'],
+    ['metrics_allow', '2001:db8::1/64', '2001:db8::/64'],
+    ['skip_networks', '::ffff:192.0.2.1/120', '192.0.2.0/24'],
+    ['skip_networks', '172.16.5.0/12', '172.16.0.0/12'],
+  ];
+  for (const [key, value, meant] of cases) {
+    const problems = problemsOf(`mode = soft\n${key} = ${value}\n`);
+    t.equal(problems.length, 1, `${key} = ${value}`);
+    t.match(problems[0], `/etc/fcrdns-policyd/test.conf:2: ${key}: invalid value`, 'file:line and key');
+    t.match(problems[0], `host bits set: write the network ${meant}`, `meant ${meant}`);
+  }
+  for (const good of ['192.0.2.0/24', '192.0.2.1', '192.0.2.1/32', '0.0.0.0/0', '::/0', '2001:db8::1', 'fe80::/10', '::ffff:192.0.2.0/120']) {
+    t.same(problemsOf(`skip_networks = ${good}\n`), [], `${good} has no host bits`);
+  }
 });
