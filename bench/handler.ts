@@ -19,6 +19,7 @@
  * compiles run at other points of a 50 times slower run, and two runs differed by 6×.)
  */
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { openSync } from 'node:fs';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { startDaemon } from '../src/daemon.js';
@@ -37,7 +38,7 @@ const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 if (process.env.FCRDNS_HANDLER_BENCH_CHILD !== '1') {
   // Re-run under the shipped heap flags: the young generation's size decides what GC costs.
-  const child = spawnSync(process.execPath, [...shippedNodeFlags(), '--import', 'tsx', import.meta.filename, ...process.argv.slice(2)], {
+  const child = spawnSync(process.execPath, [...shippedNodeFlags(), '--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, FCRDNS_HANDLER_BENCH_CHILD: '1' },
   });
@@ -193,12 +194,15 @@ function scavengeCounter(): { stop: () => Promise<number> } {
 /** ALLOC=1: what `run` (of `count` requests) allocates per request, by function, sampled by V8. */
 async function printAllocation(count: number, run: () => Promise<unknown>): Promise<void> {
   type AllocNode = { callFrame: { functionName: string; lineNumber: number }; selfSize: number; children: AllocNode[] };
-  const { Session } = await import('node:inspector/promises');
+  // node:inspector's callback API: inspector/promises is Node 19+, and the floor is 18.19.
+  const { Session } = await import('node:inspector');
   const session = new Session();
   session.connect();
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
   await run();
-  const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: AllocNode } };
+  const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: { head: AllocNode } };
   session.disconnect();
   const self = new Map<string, number>();
   const walk = (node: AllocNode, caller: string) => {

@@ -7,6 +7,7 @@
  * FCRDNS_BENCH_NODE_FLAGS='…' replaces the shipped node flags, as for every bench.
  */
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ try {
   const daemon = FLOOR
     ? await (async () => {
         const port = await freePort();
-        const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--import', 'tsx', join(import.meta.dirname, 'floor-server.ts'), String(port), stack.resolver], { stdio: ['ignore', 'ignore', 'inherit'] });
+        const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--import', 'tsx', join(fileURLToPath(new URL('.', import.meta.url)), 'floor-server.ts'), String(port), stack.resolver], { stdio: ['ignore', 'ignore', 'inherit'] });
         await waitForPort(port, child);
         return { port, child };
       })()

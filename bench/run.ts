@@ -8,6 +8,7 @@
  * --connections 1,10,100 (the hot workload's levels).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ const HOT_CONNECTIONS = args.includes('--connections') ? (args[args.indexOf('--c
 const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 /** callgrind runs take minutes: only on request (--only instructions). */
 const wanted = (name: string) => (ONLY ? ONLY.includes(name) : name !== 'instructions');
-const HERE = import.meta.dirname;
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 const fmt = (values: number[], digits = 0) =>
   `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;

@@ -5,11 +5,12 @@
  * `mandoc -T lint` in test/package.test.ts. Usage: tsx scripts/man.ts [OUTDIR]
  */
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_KEYS, defaultValues, KEY_DOCS } from '../src/config.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 
 /** The page date: SOURCE_DATE_EPOCH (reproducible builds), else the last commit's, else today. */
@@ -246,7 +247,7 @@ export function commandPage(date = pageDate()): string {
     'The configuration, see',
     '.BR fcrdns\\-policyd.conf (5).',
     '.TP',
-    '.I /lib/systemd/system/fcrdns\\-policyd.service',
+    '.I /usr/lib/systemd/system/fcrdns\\-policyd.service',
     'The hardened systemd unit; logs go to the journal:',
     '.BR "journalctl \\-u fcrdns\\-policyd \\-o cat" .',
     '.TP',
@@ -277,7 +278,7 @@ export function commandPage(date = pageDate()): string {
   return wrapped(lines);
 }
 
-if (process.argv[1] && import.meta.filename === process.argv[1]) {
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = process.argv[2] ?? join(root, 'dist', 'man');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'fcrdns-policyd.8'), commandPage());

@@ -4,13 +4,14 @@
  *   /usr/lib/fcrdns-policyd/fcrdns-policyd.js       the bundle
  *   /usr/sbin/fcrdns-policyd                         launcher: node with the unit's heap flags
  *   /etc/fcrdns-policyd/fcrdns-policyd.conf          conffile (an admin's edits survive upgrades)
- *   /lib/systemd/system/fcrdns-policyd.service       the hardened unit, ExecStart = the launcher
+ *   /usr/lib/systemd/system/fcrdns-policyd.service   the hardened unit, ExecStart = the launcher (merged /usr)
  *   /usr/share/man/man8, man5                        fcrdns-policyd(8), fcrdns-policyd.conf(5)
  *   /usr/share/doc/fcrdns-policyd/                   copyright, changelog, README
  * Maintainer scripts: deploy/debian/. Checked by lintian in test/package.test.ts.
  * Usage: tsx scripts/package-deb.ts [OUTDIR]
  */
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { commandPage, confPage } from './man.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; description: string };
 const NAME = 'fcrdns-policyd';
 const MAINTAINER = 'fcrdns-policyd maintainers <maintainers@users.noreply.h-seed-b80805e0.example>';
@@ -88,7 +89,7 @@ function control(version: string, installedKb: number): string {
     'Architecture: all',
     `Maintainer: ${MAINTAINER}`,
     `Installed-Size: ${installedKb}`,
-    'Depends: nodejs (>= 20)',
+    'Depends: nodejs (>= 18.19)',
     'Section: mail',
     'Priority: optional',
     `Description: ${pkg.description.replace(/ \(iprev\)/, '')}`,
@@ -134,7 +135,7 @@ export function buildDeb(outDir = join(root, 'dist'), version = pkg.version): st
   put(`usr/lib/${NAME}/${NAME}.js`, readFileSync(join(root, 'dist', `${NAME}.js`), 'utf8').replace(/^#!.*\n/, ''));
   put(`usr/sbin/${NAME}`, launcher, 0o755);
   put(`etc/${NAME}/${NAME}.conf`, readFileSync(join(root, 'deploy', `${NAME}.conf`)));
-  put(`lib/systemd/system/${NAME}.service`, packagedUnit(unit));
+  put(`usr/lib/systemd/system/${NAME}.service`, packagedUnit(unit));
   put(`usr/share/man/man8/${NAME}.8.gz`, gz(commandPage(when.toISOString().slice(0, 10))));
   put(`usr/share/man/man5/${NAME}.conf.5.gz`, gz(confPage(when.toISOString().slice(0, 10))));
   put(`usr/share/doc/${NAME}/copyright`, copyright());
@@ -156,6 +157,6 @@ export function buildDeb(outDir = join(root, 'dist'), version = pkg.version): st
   return deb;
 }
 
-if (process.argv[1] && import.meta.filename === process.argv[1]) {
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   console.log(buildDeb(process.argv[2]));
 }

@@ -4,13 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { BUNDLE, bundleMissing } from './helpers/bundle.js';
+import { BUNDLE, BUNDLE_NODE, bundleMissing } from './helpers/bundle.js';
 import { knotMissing, startKnot } from './helpers/knot.js';
 import { ZONES } from './helpers/zones.js';
 
 function runBundle(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BUNDLE, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+    execFile(BUNDLE_NODE, [BUNDLE, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });

@@ -12,7 +12,7 @@ import t from 'tap';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { readConfigFile } from '../src/cli.js';
 import { inNetworks, parseClientIp } from '../src/ip.js';
-import { BUNDLE, bundleMissing, startBundle } from './helpers/bundle.js';
+import { BUNDLE, BUNDLE_NODE, bundleMissing, startBundle } from './helpers/bundle.js';
 import { PolicyClient } from './helpers/policy-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fcrdns-config-files-'));
@@ -70,7 +70,7 @@ if (missing) {
     execFileSync('mkfifo', [fifo]);
     for (const path of ['/dev/zero', fifo, dir]) {
       const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile(process.execPath, ['--max-old-space-size=96', BUNDLE, '--config', path], { timeout: 10_000 }, (error, _stdout, stderr) =>
+        execFile(BUNDLE_NODE, ['--max-old-space-size=96', BUNDLE, '--config', path], { timeout: 10_000 }, (error, _stdout, stderr) =>
           resolve({ code: error ? Number(error.code) : 0, stderr }),
         );
       });

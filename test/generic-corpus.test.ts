@@ -5,6 +5,7 @@
  * reported apart, so a rule that only helps the tuned part shows.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import t from 'tap';
 import { genericSignal, type GenericLevel } from '../src/generic.js';
@@ -18,7 +19,7 @@ interface Row {
   source: string;
 }
 
-const rows: Row[] = readFileSync(join(import.meta.dirname, 'data', 'generic-corpus.tsv'), 'utf8')
+const rows: Row[] = readFileSync(join(fileURLToPath(new URL('.', import.meta.url)), 'data', 'generic-corpus.tsv'), 'utf8')
   .split('\n')
   .filter((line) => line !== '' && !line.startsWith('#'))
   .map((line) => {

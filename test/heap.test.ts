@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { heapProblem } from '../src/cli.js';
 import { parseConfig } from '../src/config.js';
-import { BUNDLE, bundleMissing } from './helpers/bundle.js';
+import { BUNDLE, BUNDLE_NODE, bundleMissing } from './helpers/bundle.js';
 
 const MB = 1024 * 1024;
 
@@ -26,7 +26,7 @@ if (missing) {
     const config = join(mkdtempSync(join(tmpdir(), 'fcrdns-heap-')), 'c.conf');
     writeFileSync(config, 'listen = 127.0.0.1:0\ncache_size = 1000000\n');
     const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--max-old-space-size=96', '--max-semi-space-size=4', '--no-allocation-site-pretenuring', BUNDLE, '--config', config], { timeout: 20_000 }, (error, _stdout, stderr) =>
+      execFile(BUNDLE_NODE, ['--max-old-space-size=96', '--max-semi-space-size=4', '--no-allocation-site-pretenuring', BUNDLE, '--config', config], { timeout: 20_000 }, (error, _stdout, stderr) =>
         resolve({ code: error ? Number(error.code) : 0, stderr }),
       );
     });

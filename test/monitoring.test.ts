@@ -6,6 +6,7 @@
  * dashboard and the rules name is one a running daemon (the bundle, over Knot) really exports.
  */
 import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import { hasCommand, whenAvailable } from './helpers/requirements.js';
 import { ZONES } from './helpers/zones.js';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const RULES = join(root, 'deploy', 'prometheus', 'fcrdns-policyd.rules.yml');
 const RULE_TESTS = join(root, 'deploy', 'prometheus', 'fcrdns-policyd.rules.test.yml');
 const DASHBOARD = join(root, 'deploy', 'grafana', 'fcrdns-policyd.json');

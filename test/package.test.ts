@@ -7,6 +7,7 @@
  * daemon under a private systemd; the npm package installed into a clean prefix.
  */
 import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { bootPrivateSystemd, systemdMissing } from './helpers/private-systemd.js
 import { hasCommand, whenAvailable } from './helpers/requirements.js';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 
 const missing = (...commands: string[]) => {

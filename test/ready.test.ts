@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { BUNDLE, bundleMissing } from './helpers/bundle.js';
+import { BUNDLE, BUNDLE_NODE, bundleMissing } from './helpers/bundle.js';
 import { freePort } from './helpers/knot.js';
 import { policyRequest } from './helpers/policy-client.js';
 import { shippedNodeFlags } from './helpers/shipped.js';
@@ -51,7 +51,7 @@ if (missing) {
     const config = join(dir, 'ready.conf');
     // A skipped client needs no DNS: the decision is made the moment the request arrives.
     writeFileSync(config, `listen = 127.0.0.1:${policyPort}\nmetrics_listen = 127.0.0.1:${metricsPort}\nmode = strict\n`);
-    const child = spawn(process.execPath, [...shippedNodeFlags(), BUNDLE, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(BUNDLE_NODE, [...shippedNodeFlags(), BUNDLE, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     t.teardown(() => child.kill());
     const socket = await connectWhenOpen(policyPort, Date.now() + 15_000);
     t.teardown(() => socket.destroy());

@@ -1,5 +1,6 @@
 /** Processes the benches start: the daemon as shipped, the load generator, and waiting on them. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { shippedNodeFlags } from './shipped.js';
 import type { Workload } from './workload.js';
 
 const run = promisify(execFile);
-const BENCH = join(import.meta.dirname, '..');
+const BENCH = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 
 /** What the load generator prints: throughput, latency percentiles (ms), errors, action mix. */
 export interface LoadResult {

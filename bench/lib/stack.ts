@@ -5,6 +5,7 @@
  * recursion to remote servers does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +102,7 @@ export async function startStack(options: { delayMs?: number; size?: number } = 
   let upstream = knot.port;
   if (options.delayMs) {
     upstream = await freePort();
-    proxy = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'delay-proxy.ts'), String(upstream), String(knot.port), String(options.delayMs)], {
+    proxy = spawn(process.execPath, ['--import', 'tsx', join(fileURLToPath(new URL('.', import.meta.url)), '..', 'delay-proxy.ts'), String(upstream), String(knot.port), String(options.delayMs)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise<void>((resolve) => proxy?.stdout?.once('data', () => resolve()));

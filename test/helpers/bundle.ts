@@ -1,11 +1,18 @@
 /** Runs the built bundle (dist/fcrdns-policyd.js) as a real process and reads its JSON log lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { shippedNodeFlags } from './shipped.js';
 
-export const BUNDLE = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/fcrdns-policyd.js');
+export const BUNDLE = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/fcrdns-policyd.js');
+
+/**
+ * The node that runs the bundle: this process's own, or FCRDNS_TEST_NODE (a distribution's build,
+ * test/helpers/distro-node.ts; test/distro-node.test.ts runs the shipped-bundle tests with it).
+ */
+export const BUNDLE_NODE = process.env.FCRDNS_TEST_NODE || process.execPath;
 
 /** A process's peak resident memory so far (VmHWM), in MB. */
 export function peakRssMb(pid: number): number {
@@ -38,7 +45,7 @@ export async function startBundle(configText: string, args: string[] = [], bundl
   // The daemon runs as shipped: the launchers' node flags (heap cap), unless
   // FCRDNS_BENCH_NODE_FLAGS names others (benchmark experiments; '' for none).
   const nodeArgs = shippedNodeFlags();
-  const child = spawn(process.execPath, [...nodeArgs, bundle, '--config', configPath, ...args], {
+  const child = spawn(BUNDLE_NODE, [...nodeArgs, bundle, '--config', configPath, ...args], {
     cwd: dirname(bundle),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
