@@ -8,13 +8,25 @@
  *   (~5.7 KB each, plus their queries): past LIMITS.maxWaitingRequests a new client is answered
  *   as it would be when its lookups timed out, instead of the daemon dying of "heap limit".
  * Cached clients never come here: they are judged as usual whatever the pressure.
+ *
+ * What a waiting request costs is counted too, not only the request (issue 24: 960 requests
+ * whose 50 PTR names each fanned out into a silent forward zone ended the daemon at a quarter of
+ * the request bound): the DNS queries in flight (each with its timer and, later, its outcome)
+ * are bounded by LIMITS.maxQueriesInFlight, and the heap guard and that bound are asked again
+ * before a request fans out into its forward lookups (fanOutRefusal). And the budget is shared
+ * fairly: a connection that already has a request waiting may only use part of it, so the rest
+ * stays open to connections with none waiting — every Postfix connection (POSTFIX-FACTS 2).
  */
 import { performance } from 'node:perf_hooks';
+import { queriesInFlight } from './dns.js';
 import { createHeapGuard, type HeapGuard, type HeapReading } from './heap-guard.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
 
 export type Refusal = 'EHEAPFULL' | 'EBUSY';
+
+/** The part of the waiting budget a connection with a request waiting already may use. */
+const SHARED_WAITING = Math.floor(LIMITS.maxWaitingRequests * LIMITS.waitingSharedFraction);
 
 export class Admission {
   private readonly heapGuard: HeapGuard;
@@ -34,17 +46,39 @@ export class Admission {
     }, heapReading);
   }
 
-  /** Undefined when a new client may ask DNS, else why not (the refusal is counted). */
-  refusal(): Refusal | undefined {
+  /**
+   * Undefined when a new client may ask DNS, else why not (the refusal is counted).
+   * `connectionWaiting` is how many requests of the same connection wait already.
+   */
+  refusal(connectionWaiting = 0): Refusal | undefined {
     if (this.heapGuard.shedding()) {
       this.heapGuard.count();
       return 'EHEAPFULL';
     }
-    if (this.waitingNow >= LIMITS.maxWaitingRequests) {
+    const bound = connectionWaiting > 0 ? SHARED_WAITING : LIMITS.maxWaitingRequests;
+    if (this.waitingNow >= bound || queriesInFlight() >= LIMITS.maxQueriesInFlight) {
       this.noteBusy();
       return 'EBUSY';
     }
     return undefined;
+  }
+
+  /** Undefined when a waiting request may send `queries` forward lookups now, else why not (counted). */
+  fanOutRefusal(queries: number): Refusal | undefined {
+    if (this.heapGuard.shedding()) {
+      this.heapGuard.count();
+      return 'EHEAPFULL';
+    }
+    if (queriesInFlight() + queries > LIMITS.maxQueriesInFlight) {
+      this.noteBusy();
+      return 'EBUSY';
+    }
+    return undefined;
+  }
+
+  /** Count a request whose deadline passed before its lookups could start (answered as EBUSY). */
+  countLate(): void {
+    this.noteBusy();
   }
 
   /** Hold a place among the requests waiting for DNS until `done` settles. */
@@ -73,7 +107,7 @@ export class Admission {
     if (now - this.lastBusyWarning < 60_000) return;
     this.lastBusyWarning = now;
     this.logger.warn(
-      { waiting: this.waitingNow, limit: LIMITS.maxWaitingRequests, shed: this.busyShed },
+      { waiting: this.waitingNow, limit: LIMITS.maxWaitingRequests, queries_in_flight: queriesInFlight(), shed: this.busyShed },
       'too many requests waiting for DNS: new clients are answered per temperror_action until some are answered',
     );
   }

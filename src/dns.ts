@@ -59,6 +59,14 @@ export function classifyDnsError(error: unknown): { kind: 'not_found' | 'tempora
   return { kind: NOT_FOUND_CODES.has(code) ? 'not_found' : 'temporary', code };
 }
 
+/** DNS queries sent and not yet ended, by any resolver of this process (admission reads it). */
+let inFlight = 0;
+
+/** Queries in flight now: what waiting requests cost besides themselves (LIMITS.maxQueriesInFlight). */
+export function queriesInFlight(): number {
+  return inFlight;
+}
+
 /**
  * Run a query, turning its rejection into an outcome and bounding its duration. `finish` shapes
  * the outcome as it settles (inside this one promise: a `then` per step would be one more
@@ -69,6 +77,13 @@ export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, f
 export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, finish?: (outcome: DnsOutcome<T>) => R): Promise<R | DnsOutcome<T>> {
   return new Promise<R | DnsOutcome<T>>((resolve) => {
     let settled = false;
+    // In flight until c-ares itself gives up on it, which may be after this request's deadline.
+    inFlight++;
+    let counted = true;
+    const ended = (): void => {
+      if (counted) inFlight--;
+      counted = false;
+    };
     // The first of the answer and the deadline decides; `finish` runs once.
     const settle = (outcome: DnsOutcome<T>): void => {
       if (settled) return;
@@ -81,12 +96,19 @@ export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, f
     try {
       attempt = query();
     } catch (error) {
+      ended();
       settle(classifyDnsError(error));
       return;
     }
     attempt.then(
-      (records) => settle({ kind: 'answer', records }),
-      (error: unknown) => settle(classifyDnsError(error)),
+      (records) => {
+        ended();
+        settle({ kind: 'answer', records });
+      },
+      (error: unknown) => {
+        ended();
+        settle(classifyDnsError(error));
+      },
     );
   });
 }

@@ -152,11 +152,26 @@ function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: Forw
   };
 }
 
-/** Look up one client IP and classify it. `maxPtrNames` bounds the forward queries per IP. */
-export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: number): Promise<IprevResult> {
+/**
+ * Whether `queries` forward lookups may be sent now: undefined, or the code of the temporary
+ * failure that stands for them (the daemon is short of heap, or has too many queries in flight).
+ */
+export type FanOutCheck = (queries: number) => string | undefined;
+
+/**
+ * Look up one client IP and classify it. `maxPtrNames` bounds the forward queries per IP, and
+ * `mayFanOut` is asked before they are sent: a refusal makes each a temporary failure (RFC 8601
+ * §2.7.3 temperror: the check could not be completed), never a permanent one.
+ */
+export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: number, mayFanOut?: FanOutCheck): Promise<IprevResult> {
   const arpa = reverseName(ip);
   const step = fromPtr(arpa, await dns.lookupPtr(arpa), maxPtrNames);
   if ('done' in step) return step.done;
+  const refused = mayFanOut?.(step.names.length);
+  if (refused !== undefined) {
+    const forward = step.names.map((name): ForwardCheck => ({ name, outcome: 'temporary', code: refused, addresses: [], matched: false }));
+    return fromForward(arpa, step.ptrSummary, forward);
+  }
   // Forward lookups only in the client's family, as Postfix's reject_unknown_client_hostname
   // does (POSTFIX-FACTS 10); all names at once, since one confirmed name is enough.
   const forward = await Promise.all(

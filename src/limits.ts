@@ -20,6 +20,39 @@ export const LIMITS = {
   idleTimeoutMs: 330_000,
   /** Requests pipelined on one connection before reading pauses (Postfix sends one at a time). */
   maxPipelinedRequests: 64,
+  /**
+   * Attribute lines in one request. Postfix sends about 35 (POSTFIX-FACTS 5; 3.8 added two); a
+   * request with more is trouble. Each line costs a slice and a comparison when the request is
+   * read, so 64 KiB of `k=` lines (~11,000) is no longer a way to make the daemon work or hold more.
+   */
+  maxAttributesPerRequest: 128,
+  /**
+   * Raw bytes held for requests begun but not finished (their empty line has not arrived), all
+   * connections together. One connection holds at most maxRequestBytes; Postfix's requests arrive
+   * whole and are never held. Past this, the connection holding the most is closed without reply.
+   */
+  maxHeldRequestBytesTotal: 8 * 1024 * 1024,
+  /**
+   * Requests of one connection waiting for DNS at once; further requests on that connection wait
+   * unread (reading pauses) until one is answered. Postfix sends one request at a time per
+   * connection (POSTFIX-FACTS 2), so only a pipelining peer ever waits here.
+   */
+  maxWaitingPerConnection: 4,
+  /**
+   * Share of maxWaitingRequests a connection that already has a request waiting may still use;
+   * the rest is kept for connections with none waiting (every Postfix connection), so many
+   * pipelining connections cannot take the whole budget from a new SMTP session.
+   */
+  waitingSharedFraction: 0.75,
+  /**
+   * DNS queries in flight (sent, not yet answered or timed out), all requests together: what a
+   * waiting request costs besides itself (a query, its timer, its outcome). A request whose PTR
+   * names would fan out past this gets a forward temperror (`EBUSY`) instead of more queries; a
+   * new client, past it, is answered per temperror_action at once.
+   */
+  maxQueriesInFlight: 8_192,
+  /** How long to wait for an answer when probing whether another process listens on the unix socket's path. */
+  socketProbeTimeoutMs: 1_000,
   /** Unsent reply bytes on one connection before reading pauses (a peer that never reads). */
   maxPendingReplyBytes: 256 * 1024,
   /** Upper bound for max_ptr_names: each name costs one forward query (amplification bound). */

@@ -12,7 +12,7 @@ import type { LookupCache } from './cache.js';
 import type { Config } from './config.js';
 import { queryDeadlineMs, withOverallDeadline } from './dns.js';
 import { heloFromLookup, heloLookupUsed, heloWithoutLookup, startHeloAssessment } from './helo.js';
-import { knownIprev, lookupIprev } from './iprev.js';
+import { knownIprev, lookupIprev, type FanOutCheck } from './iprev.js';
 import { EXEMPTED, judge, shedJudgement, type Judgement } from './judgement.js';
 import { memoOf, reusedMemo } from './judgement-memo.js';
 import type { KnownClient, KnownClients } from './known-clients.js';
@@ -57,7 +57,8 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
   };
 
   return (attributes, connection) => {
-    const started = performance.now();
+    // From when the request was read: a request that waited behind others is not given more time.
+    const started = connection.arrivedAt ?? performance.now();
     const parsed = parsePolicyRequest<KnownClient>(attributes, clients.parse);
     if (!parsed.ok) return { trouble: parsed.problem };
     const request = parsed.request;
@@ -95,11 +96,13 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
     const judgement = judgeFromCache(request, config, policy, cache);
     if (judgement) return answer(request, config, connection, judgement, true, started);
 
-    const refusal = admission.refusal();
+    const deadlineAt = started + queryDeadlineMs({ timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries });
+    const refusal = performance.now() >= deadlineAt ? late(admission) : admission.refusal(connection.waiting);
     if (refusal) return answer(request, config, connection, shedJudgement(request, config, policy, refusal), false, started);
     const waiting = detachedRequest(request);
+    const lookups = { cache, deadlineAt, mayFanOut: (queries: number) => admission.fanOutRefusal(queries), late: () => late(admission) };
     return admission
-      .waitFor(pacedStart(() => judgeWithLookups(waiting, config, policy, cache)))
+      .waitFor(pacedStart(() => judgeWithLookups(waiting, config, policy, lookups), connection))
       .then(({ judgement: judged, cached }) => answer(waiting, config, connection, judged, cached, started));
   };
 }
@@ -131,20 +134,42 @@ function judgeFromCache(request: PolicyRequest<KnownClient>, config: Config, pol
 }
 
 /**
+ * A request whose deadline (dns_timeout × dns_tries + margin from its arrival) passed before
+ * its lookups could start: it waited behind its own connection's or a burst's, and is answered
+ * as its lookups would have ended, per temperror_action (EBUSY: the daemon's pressure, not DNS).
+ */
+function late(admission: Admission): 'EBUSY' {
+  admission.countLate();
+  return 'EBUSY';
+}
+
+/** Where a waiting request's lookups go, until when, and whom to ask before fanning out. */
+interface LookupPlan {
+  cache: LookupCache;
+  /** performance.now() at which the request is answered whatever DNS has said. */
+  deadlineAt: number;
+  mayFanOut: FanOutCheck;
+  /** Counts a request that waited for its turn past its deadline; the code it is answered with. */
+  late: () => 'EBUSY';
+}
+
+/**
  * Ask DNS (through the cache) for what is missing, then judge: the PTR lookup, its names'
  * forward lookups and, when helo_mismatch_action can use it, the HELO name's lookup started
- * beside them, all inside one overall deadline.
+ * beside them, all inside one overall deadline that runs from the request's arrival.
  */
 async function judgeWithLookups(
   request: PolicyRequest<KnownClient>,
   config: Config,
   policy: PolicySettings,
-  cache: LookupCache,
+  plan: LookupPlan,
 ): Promise<{ judgement: Judgement; cached: boolean }> {
-  const lookups = cache.forRequest();
-  const bounded = withOverallDeadline(lookups.dns, queryDeadlineMs({ timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries }));
+  const left = plan.deadlineAt - performance.now();
+  if (left <= 0) return { judgement: shedJudgement(request, config, policy, plan.late()), cached: false };
+  const lookups = plan.cache.forRequest();
+  const bounded = withOverallDeadline(lookups.dns, left);
   const heloFor = startHeloAssessment(request.heloName, request.client, bounded.dns, heloLookupUsed(policy));
-  const result = await lookupIprev(request.client, bounded.dns, config.maxPtrNames);
+  const result = await lookupIprev(request.client, bounded.dns, config.maxPtrNames, plan.mayFanOut);
   const helo = await heloFor(result.confirmedNames);
   bounded.dispose();
   return { judgement: judge(request, result, helo, config, policy), cached: lookups.allCached() };

@@ -102,6 +102,18 @@ export type DecodeEvent =
 /** A decoder's events between two pushes: none (never pushed to; push() starts a new array). */
 const NO_EVENTS: DecodeEvent[] = [];
 
+const EQUALS = 0x3d;
+
+/** The line a chunk ended in the middle of: its length so far and what its bytes so far say. */
+interface OpenLine {
+  bytes: number;
+  firstByte: number;
+  hasEquals: boolean;
+  endsInCr: boolean;
+}
+
+const closedLine = (): OpenLine => ({ bytes: 0, firstByte: -1, hasEquals: false, endsInCr: false });
+
 /**
  * Incremental request framer. Feed it chunks as they arrive; it returns each complete
  * request, or one `trouble` event after which it refuses further input (the server closes
@@ -111,20 +123,35 @@ const NO_EVENTS: DecodeEvent[] = [];
  * Postfix writes each request whole (POSTFIX-FACTS 2), so the usual chunk holds complete
  * ASCII lines: those are decoded with one string conversion for the whole run of lines and
  * split as text, which is several times cheaper than converting every name and value apart.
- * Non-ASCII runs (SMTPUTF8 values) and a line split across chunks take the byte path.
+ * Non-ASCII runs (SMTPUTF8 values) take the byte path.
+ *
+ * A request whose empty line has not arrived is held as the raw bytes it came in, never as
+ * strings and map entries (issue 24: 63 KiB of `k1=` lines cost ~0.75 MB of heap that way, and
+ * 150 such connections ended the daemon). Its lines are checked as they arrive (line length,
+ * request size, attribute count, `=`), and it is decoded once, when it is complete. `heldBytes`
+ * says what it holds, so the server can bound the total across connections.
  */
 export class PolicyDecoder {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** Attributes of a request begun in an earlier chunk (or with non-ASCII lines). */
-  private attributes = new Map<string, string>();
+  /** Copies of the bytes of a request begun in an earlier chunk, until its empty line. */
+  private held: Buffer[] = [];
+  private heldTotal = 0;
+  /** Complete attribute lines of the held request. */
+  private heldAttributes = 0;
+  /** The line the last chunk ended in (part of the held request). */
+  private open: OpenLine = closedLine();
+  /** Bytes of the current request's complete lines, each with its LF. */
   private requestBytes = 0;
   private failed = false;
   private events: DecodeEvent[] = NO_EVENTS;
 
   /** True while part of a request has arrived but not its terminating empty line. */
   get hasPartialRequest(): boolean {
-    return this.pendingBytes > 0 || this.attributes.size > 0;
+    return this.heldTotal > 0;
+  }
+
+  /** Bytes held for a request whose empty line has not arrived (at most maxRequestBytes). */
+  get heldBytes(): number {
+    return this.heldTotal;
   }
 
   /** Consume one chunk; returns the events it completes, in order. */
@@ -139,105 +166,171 @@ export class PolicyDecoder {
     return events;
   }
 
-  private decode(chunk: Buffer): void {
-    let start = 0;
-    if (this.pendingBytes > 0) {
-      // Finish the line an earlier chunk began.
-      const newline = chunk.indexOf(LF);
-      if (newline === -1) {
-        this.keepPartial(chunk, 0);
-        return;
-      }
-      this.pending.push(chunk.subarray(0, newline));
-      const line = Buffer.concat(this.pending, this.pendingBytes + newline);
-      this.pending = [];
-      this.pendingBytes = 0;
-      if (!this.byteLine(line, 0, line.length)) return;
-      start = newline + 1;
-    }
-    const lastNewline = chunk.lastIndexOf(LF);
-    if (lastNewline >= start) {
-      const run = start === 0 && lastNewline === chunk.length - 1 ? chunk : chunk.subarray(start, lastNewline + 1);
-      const complete = isAscii(run) ? this.textLines(run.toString('latin1')) : this.byteLines(chunk, start, lastNewline + 1);
-      if (!complete) return;
-      start = lastNewline + 1;
-    }
-    if (start < chunk.length) this.keepPartial(chunk, start);
+  /** Drop what is held and refuse further input (the server cuts the connection off). */
+  discard(): void {
+    this.failed = true;
+    this.release();
   }
 
-  /** Keep the start of a line whose LF has not arrived, within the line and request limits. */
-  private keepPartial(chunk: Buffer, start: number): void {
-    const rest = chunk.length - start;
-    if (this.pendingBytes + rest > LIMITS.maxLineBytes) {
-      this.fail(`line longer than ${LIMITS.maxLineBytes} bytes`);
-    } else if (this.requestBytes + this.pendingBytes + rest > LIMITS.maxRequestBytes) {
-      this.fail(`request larger than ${LIMITS.maxRequestBytes} bytes`);
-    } else {
-      this.pending.push(chunk.subarray(start));
-      this.pendingBytes += rest;
+  private decode(chunk: Buffer): void {
+    let start = 0;
+    if (this.heldTotal > 0) {
+      start = this.continueHeld(chunk);
+      if (start < 0) return;
     }
+    if (start < chunk.length) this.fresh(chunk, start);
   }
 
   /**
-   * Complete ASCII lines as one string (its offsets are byte offsets); false after trouble. A
-   * request that begins and ends here is handed on as a view of the text; the lines of one that
-   * began earlier, or that goes on in the next chunk, are kept name by name.
+   * Go on with the held request: check the chunk's lines until its empty line, then decode the
+   * whole request. Returns where the chunk's next request starts, or -1 when the chunk is all
+   * held (or trouble).
    */
-  private textLines(text: string): boolean {
+  private continueHeld(chunk: Buffer): number {
+    let at = 0;
+    for (;;) {
+      const newline = chunk.indexOf(LF, at);
+      if (!this.extendLine(chunk, at, newline === -1 ? chunk.length : newline)) return -1;
+      if (newline === -1) {
+        this.hold(chunk, 0);
+        return -1;
+      }
+      const line = this.closeLine();
+      if (line === false) return -1;
+      at = newline + 1;
+      if (line === 'end') {
+        const whole = Buffer.concat([...this.held, chunk.subarray(0, at)]);
+        this.release();
+        this.requestBytes = 0;
+        return this.completeLines(whole) < 0 ? -1 : at;
+      }
+    }
+  }
+
+  /** Requests that start in this chunk at `start`: decode the complete ones, hold the last if unfinished. */
+  private fresh(chunk: Buffer, start: number): void {
+    const lastNewline = chunk.lastIndexOf(LF);
+    let unfinished = start;
+    if (lastNewline >= start) {
+      const run = start === 0 && lastNewline === chunk.length - 1 ? chunk : chunk.subarray(start, lastNewline + 1);
+      const offset = this.completeLines(run);
+      if (offset < 0) return;
+      unfinished = start + offset;
+    }
+    if (unfinished === chunk.length) return;
+    if (!this.extendLine(chunk, Math.max(start, lastNewline + 1), chunk.length)) return;
+    this.hold(chunk, unfinished);
+  }
+
+  /** Complete lines: decoded as requests; returns where an unfinished request in them starts (-1 after trouble). */
+  private completeLines(run: Buffer): number {
+    return isAscii(run) ? this.textLines(run.toString('latin1')) : this.byteLines(run);
+  }
+
+  /** Keep a copy of chunk[from..]: a view would keep the whole read alive. */
+  private hold(chunk: Buffer, from: number): void {
+    const copy = Buffer.allocUnsafeSlow(chunk.length - from);
+    chunk.copy(copy, 0, from);
+    this.held.push(copy);
+    this.heldTotal += copy.length;
+  }
+
+  private release(): void {
+    this.held = [];
+    this.heldTotal = 0;
+    this.heldAttributes = 0;
+    this.open = closedLine();
+  }
+
+  /** Add chunk[from, to) to the open line, within the line and request limits; false after trouble. */
+  private extendLine(chunk: Buffer, from: number, to: number): boolean {
+    const open = this.open;
+    if (to > from) {
+      if (open.bytes === 0) open.firstByte = chunk[from] ?? -1;
+      if (!open.hasEquals) open.hasEquals = chunk.subarray(from, to).includes(EQUALS);
+      open.endsInCr = chunk[to - 1] === CR;
+      open.bytes += to - from;
+    }
+    if (open.bytes > LIMITS.maxLineBytes) return this.fail(`line longer than ${LIMITS.maxLineBytes} bytes`);
+    if (this.requestBytes + open.bytes > LIMITS.maxRequestBytes) return this.fail(`request larger than ${LIMITS.maxRequestBytes} bytes`);
+    return true;
+  }
+
+  /** The open line got its LF: the request's end, one more attribute, or trouble (false). */
+  private closeLine(): 'end' | 'attribute' | false {
+    const { bytes, firstByte, hasEquals, endsInCr } = this.open;
+    this.open = closedLine();
+    const length = bytes - (endsInCr ? 1 : 0);
+    if (!this.checkLine(length)) return false;
+    if (length === 0) return 'end';
+    if (firstByte === EQUALS || !hasEquals) return this.badLine(firstByte === EQUALS);
+    if (++this.heldAttributes > LIMITS.maxAttributesPerRequest) return this.tooManyAttributes();
+    return 'attribute';
+  }
+
+  /**
+   * Complete ASCII lines as one string (its offsets are byte offsets). Each request that ends
+   * here is handed on as a view of the text. Returns the offset where a request that goes on in
+   * the next chunk starts (the text's length when none), its attribute lines counted; -1 after
+   * trouble.
+   */
+  private textLines(text: string): number {
     let start = 0;
-    // The attribute lines of a request that began in this text (start and "=" offsets), or
-    // undefined when it began in an earlier chunk (its attributes so far are in this.attributes).
-    let lines: number[] | undefined = this.attributes.size === 0 ? [] : undefined;
+    let requestStart = 0;
+    // The attribute lines of the current request (start and "=" offsets).
+    let lines: number[] = [];
     while (start < text.length) {
       const newline = text.indexOf('\n', start);
       const end = lineEnd(text, newline);
-      if (!this.checkLine(end - start)) return false;
+      if (!this.checkLine(end - start)) return -1;
       if (end === start) {
-        if (lines === undefined) {
-          if (!this.endRequest()) return false;
-        } else if (lines.length === 0) {
-          // An empty line before any attribute: nothing to answer; Postfix never sends it.
-          return this.fail('empty request');
-        } else {
-          this.events.push({ kind: 'request', attributes: new TextAttributes(text, lines) });
-          this.requestBytes = 0;
-        }
+        // An empty line before any attribute: nothing to answer; Postfix never sends it.
+        if (lines.length === 0) return this.stop(this.fail('empty request'));
+        this.events.push({ kind: 'request', attributes: new TextAttributes(text, lines) });
+        this.requestBytes = 0;
         lines = [];
+        requestStart = newline + 1;
       } else {
         const equals = text.indexOf('=', start);
-        if (equals === start || equals === -1 || equals > end) return this.badLine(equals === start);
-        if (lines === undefined) this.addAttribute(text.slice(start, equals), text.slice(equals + 1, end));
-        else lines.push(start, equals);
+        if (equals === start || equals === -1 || equals > end) return this.stop(this.badLine(equals === start));
+        if (lines.push(start, equals) > 2 * LIMITS.maxAttributesPerRequest) return this.stop(this.tooManyAttributes());
       }
       start = newline + 1;
     }
-    // A request that goes on in the next chunk: keep what arrived of it.
-    if (lines !== undefined && lines.length > 0) {
-      for (const [name, value] of new TextAttributes(text, lines)) this.addAttribute(name, value);
-    }
-    return true;
+    this.heldAttributes = lines.length / 2;
+    return lines.length > 0 ? requestStart : text.length;
   }
 
-  /** Complete lines that carry non-ASCII bytes, each converted apart; false after trouble. */
-  private byteLines(chunk: Buffer, start: number, end: number): boolean {
-    while (start < end) {
-      const newline = chunk.indexOf(LF, start);
-      if (!this.byteLine(chunk, start, newline)) return false;
+  /** Complete lines that carry non-ASCII bytes, each converted apart; returns as textLines does. */
+  private byteLines(run: Buffer): number {
+    let start = 0;
+    let requestStart = 0;
+    let attributes = new Map<string, string>();
+    let count = 0;
+    while (start < run.length) {
+      const newline = run.indexOf(LF, start);
+      const end = newline > start && run[newline - 1] === CR ? newline - 1 : newline;
+      if (!this.checkLine(end - start)) return -1;
+      if (end === start) {
+        if (count === 0) return this.stop(this.fail('empty request'));
+        this.events.push({ kind: 'request', attributes });
+        this.requestBytes = 0;
+        attributes = new Map();
+        count = 0;
+        requestStart = newline + 1;
+      } else {
+        const equals = run.indexOf(EQUALS, start);
+        if (equals === start || equals === -1 || equals > end) return this.stop(this.badLine(equals === start));
+        if (++count > LIMITS.maxAttributesPerRequest) return this.stop(this.tooManyAttributes());
+        // Values may carry UTF-8 (SMTPUTF8); invalid bytes become U+FFFD and are never echoed.
+        // Last value wins, as in Postfix's own example policy servers; Postfix never repeats one.
+        attributes.set(run.toString('utf8', start, equals), run.toString('utf8', equals + 1, end));
+      }
       start = newline + 1;
     }
-    return true;
-  }
-
-  /** One line given as bytes [start, end) without its LF; false after trouble. */
-  private byteLine(bytes: Buffer, start: number, end: number): boolean {
-    if (end > start && bytes[end - 1] === CR) end--;
-    if (!this.checkLine(end - start)) return false;
-    if (end === start) return this.endRequest();
-    const equals = bytes.indexOf(0x3d, start);
-    if (equals === start || equals === -1 || equals > end) return this.badLine(equals === start);
-    // Values may carry UTF-8 (SMTPUTF8); invalid bytes become U+FFFD and are never echoed.
-    this.addAttribute(bytes.toString('utf8', start, equals), bytes.toString('utf8', equals + 1, end));
-    return true;
+    // A request that goes on in the next chunk is held as bytes and decoded again when complete.
+    this.heldAttributes = count;
+    return count > 0 ? requestStart : run.length;
   }
 
   /** Count one line of `length` bytes (plus its LF) against the limits; false after trouble. */
@@ -248,30 +341,22 @@ export class PolicyDecoder {
     return true;
   }
 
-  private addAttribute(name: string, value: string): void {
-    // Last value wins, as in Postfix's own example policy servers; Postfix never repeats one.
-    this.attributes.set(name, value);
-  }
-
-  /** The empty line: the request is complete; false after trouble. */
-  private endRequest(): boolean {
-    // An empty line before any attribute: nothing to answer; Postfix never sends it.
-    if (this.attributes.size === 0) return this.fail('empty request');
-    this.events.push({ kind: 'request', attributes: this.attributes });
-    this.attributes = new Map();
-    this.requestBytes = 0;
-    return true;
-  }
-
   private badLine(emptyName: boolean): false {
     return this.fail(emptyName ? 'attribute line with an empty name' : 'line without "="');
   }
 
+  private tooManyAttributes(): false {
+    return this.fail(`more than ${LIMITS.maxAttributesPerRequest} attributes in one request`);
+  }
+
+  /** Trouble already reported: the offset the line scans return for it. */
+  private stop(_trouble: false): -1 {
+    return -1;
+  }
+
   private fail(problem: string): false {
     this.failed = true;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.attributes = new Map();
+    this.release();
     this.events.push({ kind: 'trouble', problem });
     return false;
   }

@@ -1,40 +1,21 @@
 /**
- * Sockets: accept (TCP or unix), frame with the codec, answer each connection's requests in
- * order, bound what one peer can hold (connections, pipelined requests, unsent bytes, read
- * time), and close. Knows nothing about DNS or policy: a handler turns attributes into a reply.
+ * Sockets: accept (TCP or unix), hand each connection to src/connection.ts, and bound what all
+ * connections hold together (connections, bytes of unfinished requests) and who may hold them
+ * (listen_allow, also on reload). Knows nothing about DNS or policy: a handler turns attributes
+ * into a reply.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from './config.js';
-import { inNetworks, parseClientIp, type Network } from './ip.js';
+import { Connection, type ConnectionHost, type HandlerResult, type RequestContext, type RequestHandler } from './connection.js';
+import { inNetworks, parseClientIp, type ClientIp, type Network } from './ip.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
-import { PolicyDecoder, encodeReply, type PolicyAttributes } from './protocol.js';
+import type { PolicyAttributes } from './protocol.js';
+import { checkSocketPath, moveIntoPlace, removeIfOurs, temporarySocketPath, type BoundSocket } from './unix-socket.js';
 
-/** A handler's answer: the reply's action text, or trouble (log, then hang up without replying). */
-export type HandlerResult = { reply: string } | { trouble: string };
-
-/**
- * Turns one request into its answer: at once when it can (every answer cached), or later. An
- * answer given at once is written without a promise round trip.
- */
-export type RequestHandler<State = unknown> = (
-  attributes: PolicyAttributes,
-  connection: RequestContext<State>,
-) => HandlerResult | Promise<HandlerResult>;
-
-/**
- * The connection a request came on, as its handler sees it: the connection's logger, and a slot
- * for what the handler keeps between that connection's requests (the daemon keeps the message
- * being received: Postfix sends one message's requests over one connection, POSTFIX-FACTS 2).
- */
-export interface RequestContext<State> {
-  readonly log: Logger;
-  state: State | undefined;
-  /** True once no more requests can come on this connection (the peer shut down, or it closed). */
-  readonly ended: boolean;
-}
+export type { HandlerResult, RequestContext, RequestHandler } from './connection.js';
 
 export interface ServerOptions<State = unknown> {
   listen: ListenAddress;
@@ -56,6 +37,12 @@ export interface ServerStats {
   refused: number;
   evicted: number;
   protocolErrors: number;
+  /** Bytes held for unfinished requests, all connections together (a gauge; absent before the listener starts). */
+  heldBytes?: number;
+  /** Connections cut off because the held bytes passed LIMITS.maxHeldRequestBytesTotal. */
+  heldCut?: number;
+  /** Connections closed on reload because their peer left listen_allow. */
+  revoked?: number;
 }
 
 export interface PolicyServer {
@@ -69,187 +56,15 @@ export interface PolicyServer {
   close(): Promise<void>;
 }
 
-type Slot = { result?: HandlerResult };
-
-/** Encoded replies, by action text: most replies are DUNNO, and a client's failure reply repeats. */
-const encodedReplies = new Map<string, Buffer>();
-const ENCODED_REPLIES_KEPT = 1024;
-
-/** The reply's bytes; a Buffer may be written to many sockets at once, since nothing changes it. */
-function replyBytes(action: string): Buffer {
-  let bytes = encodedReplies.get(action);
-  if (bytes === undefined) {
-    bytes = encodeReply(action);
-    if (encodedReplies.size >= ENCODED_REPLIES_KEPT) encodedReplies.clear();
-    encodedReplies.set(action, bytes);
-  }
-  return bytes;
-}
-
 let connectionCounter = 0;
 
-class Connection<State> implements RequestContext<State> {
-  private readonly decoder = new PolicyDecoder();
-  private readonly queue: Slot[] = [];
-  private readTimer: NodeJS.Timeout | undefined;
-  private closing = false;
-  private draining = false;
-  state: State | undefined = undefined;
-  ended = false;
-  /** When this connection last sent something (performance.now()); the server's idle sweep reads it. */
-  lastActive = 0;
-
-  constructor(
-    readonly socket: net.Socket,
-    readonly log: Logger,
-    private readonly server: ServerCore<State>,
-  ) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.maybeResume());
-    // The server is half-open capable: a peer that sends its requests and shuts down its
-    // sending side (printf … | nc) still gets every answer before the connection closes.
-    socket.on('end', () => {
-      this.end();
-      this.drain();
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      this.log.debug({ err_code: error.code }, 'connection error');
-    });
-    socket.on('close', () => this.onClose());
-  }
-
-  get busy(): boolean {
-    return this.queue.length > 0;
-  }
-
-  /** Close once in-flight requests are answered (graceful stop). */
-  drain(): void {
-    this.draining = true;
-    this.clearReadTimer();
-    if (this.queue.length === 0) this.socket.end();
-  }
-
-  destroy(): void {
-    this.closing = true;
-    this.socket.destroy();
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.closing || this.draining) return;
-    this.server.touch(this);
-    for (const event of this.decoder.push(chunk)) {
-      if (event.kind === 'trouble') {
-        this.queue.push({ result: { trouble: event.problem } });
-        break;
-      }
-      const slot: Slot = {};
-      this.queue.push(slot);
-      const answer = this.server.handle(event.attributes, this);
-      if (answer instanceof Promise) {
-        answer
-          .catch((error: unknown) => this.failed(error))
-          .then((result) => {
-            slot.result = result;
-            this.flush();
-          });
-      } else {
-        slot.result = answer;
-      }
-    }
-    this.armReadTimer();
-    this.flush();
-    if (this.queue.length >= LIMITS.maxPipelinedRequests) this.socket.pause();
-  }
-
-  private failed(error: unknown): HandlerResult {
-    this.log.error({ err: error }, 'request handler failed');
-    return { trouble: 'internal error' };
-  }
-
-  /** Write every answered reply at the head of the queue, in request order. */
-  private flush(): void {
-    while (!this.closing) {
-      const head = this.queue[0];
-      if (!head?.result) break;
-      this.queue.shift();
-      if ('trouble' in head.result) {
-        // SMTPD_POLICY_README: "in case of trouble the policy server must not send a reply";
-        // Postfix then applies its default_action (POSTFIX-FACTS 3, 4).
-        this.server.stats.protocolErrors++;
-        this.log.warn({ problem: head.result.trouble }, 'closing connection after a broken request, without reply');
-        this.closing = true;
-        this.clearReadTimer();
-        this.socket.end(() => this.socket.destroy());
-        return;
-      }
-      this.socket.write(replyBytes(head.result.reply));
-    }
-    if (this.draining && this.queue.length === 0) this.socket.end();
-    this.maybeResume();
-  }
-
-  private maybeResume(): void {
-    if (
-      this.socket.isPaused() &&
-      !this.closing &&
-      this.queue.length < LIMITS.maxPipelinedRequests &&
-      this.socket.writableLength < LIMITS.maxPendingReplyBytes
-    ) {
-      this.socket.resume();
-    } else if (this.socket.writableLength >= LIMITS.maxPendingReplyBytes) {
-      // A peer that sends but never reads: stop reading until it catches up.
-      this.socket.pause();
-    }
-  }
-
-  /** A request that starts must finish within requestReadTimeoutMs (a trickling sender is cut off). */
-  private armReadTimer(): void {
-    if (!this.decoder.hasPartialRequest) {
-      this.clearReadTimer();
-      return;
-    }
-    if (this.readTimer) return;
-    this.readTimer = setTimeout(() => {
-      this.readTimer = undefined;
-      this.queue.push({ result: { trouble: `request not completed within ${this.server.requestReadTimeoutMs} ms` } });
-      this.flush();
-    }, this.server.requestReadTimeoutMs);
-    this.readTimer.unref();
-  }
-
-  private clearReadTimer(): void {
-    if (this.readTimer) clearTimeout(this.readTimer);
-    this.readTimer = undefined;
-  }
-
-  /** Called by the idle sweep once nothing has arrived for idleTimeoutMs. */
-  closeIfIdle(): void {
-    if (this.queue.length > 0) return; // waiting on DNS is not idleness; lookups have their own deadline
-    this.log.info('closing idle connection');
-    this.destroy();
-  }
-
-  private onClose(): void {
-    this.closing = true;
-    this.clearReadTimer();
-    this.end();
-    this.server.forget(this);
-  }
-
-  /** No more requests can come: tell the handler, once. */
-  private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.server.connectionEnded(this);
-  }
-}
-
 /** The state shared by a server's connections. */
-class ServerCore<State> {
-  readonly stats: ServerStats = { open: 0, accepted: 0, refused: 0, evicted: 0, protocolErrors: 0 };
+class ServerCore<State> implements ConnectionHost<State> {
+  readonly stats: Required<ServerStats> = { open: 0, accepted: 0, refused: 0, evicted: 0, protocolErrors: 0, heldBytes: 0, heldCut: 0, revoked: 0 };
   /** Ordered by last activity: the first entry is the longest idle. */
   private readonly connections = new Map<Connection<State>, true>();
+  /** Connections holding bytes of an unfinished request. */
+  private readonly holders = new Set<Connection<State>>();
   private closed: (() => void) | undefined;
   listenAllow: readonly Network[];
   maxConnections: number;
@@ -287,8 +102,9 @@ class ServerCore<State> {
       return;
     }
     const peer = socket.remoteAddress ?? '';
+    let ip: ClientIp | undefined;
     if (isTcp) {
-      const ip = parseClientIp(peer);
+      ip = parseClientIp(peer);
       if (!ip || !inNetworks(ip, this.listenAllow)) {
         this.stats.refused++;
         log.warn({ peer: peer.slice(0, 64) }, 'connection from a peer outside listen_allow closed');
@@ -302,6 +118,7 @@ class ServerCore<State> {
       socket,
       log.child({ conn: id, ...(isTcp ? { peer: `${peer}:${socket.remotePort ?? 0}` } : {}) }),
       this,
+      ip,
     );
     this.touch(connection);
     this.stats.accepted++;
@@ -335,6 +152,43 @@ class ServerCore<State> {
   }
 
   /**
+   * Count a connection's held bytes in the total; past LIMITS.maxHeldRequestBytesTotal, cut off
+   * the connections that hold the most until it is under again. A peer that opens many
+   * connections and never finishes a request loses its own largest first; Postfix's requests
+   * arrive whole and hold nothing, so its connections are never the largest.
+   */
+  heldChanged(connection: Connection<State>, delta: number): void {
+    connection.heldCounted += delta;
+    this.stats.heldBytes += delta;
+    if (connection.heldCounted > 0) this.holders.add(connection);
+    else this.holders.delete(connection);
+    while (this.stats.heldBytes > LIMITS.maxHeldRequestBytesTotal) {
+      let largest: Connection<State> | undefined;
+      for (const holder of this.holders) if (!largest || holder.heldCounted > largest.heldCounted) largest = holder;
+      if (!largest) break;
+      this.stats.heldCut++;
+      largest.log.warn(
+        { held_bytes: this.stats.heldBytes, limit: LIMITS.maxHeldRequestBytesTotal, cut: this.stats.heldCut },
+        'unfinished requests hold too many bytes in all: cutting off the connection that holds the most',
+      );
+      largest.cutOff(`unfinished requests hold more than ${LIMITS.maxHeldRequestBytesTotal} bytes in all; this connection held the most`);
+    }
+  }
+
+  /** Close connections whose TCP peer is no longer in listen_allow (a reload narrowed it); returns how many. */
+  revokeOutside(listenAllow: readonly Network[]): number {
+    let closed = 0;
+    for (const connection of [...this.connections.keys()]) {
+      if (connection.peer && !inNetworks(connection.peer, listenAllow)) {
+        closed++;
+        connection.destroy();
+      }
+    }
+    this.stats.revoked += closed;
+    return closed;
+  }
+
+  /**
    * Close connections that sent nothing for idleTimeoutMs. One sweep timer for all connections
    * instead of a socket timeout each: Node re-arms a socket's timer on every read and write,
    * which cost more per request than the rest of the server. The connections are kept in order
@@ -350,6 +204,7 @@ class ServerCore<State> {
 
   forget(connection: Connection<State>): void {
     this.connections.delete(connection);
+    this.holders.delete(connection);
     this.stats.open = this.connections.size;
     if (this.closed && this.connections.size === 0) this.closed();
   }
@@ -363,12 +218,38 @@ class ServerCore<State> {
   }
 }
 
-/** Remove a stale unix socket left by a previous run; refuse to remove anything else. */
-function removeStaleSocket(path: string): void {
+/** A leftover of this process id's temporary socket name (a crashed run): only a socket is removed. */
+function removeStaleTemporary(path: string): void {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Bind the listener; for a unix socket, the path it ends up on and what identifies it. */
+async function bind(server: net.Server, listen: ListenAddress, listenMode: number): Promise<BoundSocket | undefined> {
+  const listening = (target: string | { host: string; port: number }): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(target, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  if (listen.kind !== 'unix') {
+    await listening({ host: listen.host, port: listen.port });
+    return undefined;
+  }
+  await checkSocketPath(listen.path);
+  const temporary = temporarySocketPath(listen.path);
+  removeStaleTemporary(temporary);
+  await listening(temporary);
+  try {
+    return moveIntoPlace(temporary, listen.path, listenMode);
+  } catch (error) {
+    server.close();
+    throw error;
   }
 }
 
@@ -378,18 +259,9 @@ export async function startPolicyServer<State>(options: ServerOptions<State>): P
   const isTcp = options.listen.kind === 'tcp';
   const server = net.createServer({ allowHalfOpen: true }, (socket) => core.accept(socket, isTcp));
   server.maxConnections = LIMITS.maxConnectionsCeiling;
-  server.on('error', (error) => options.logger.error({ err: error }, 'listener error'));
   const listen = options.listen;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (listen.kind === 'unix') {
-      removeStaleSocket(listen.path);
-      server.listen(listen.path, () => resolve());
-    } else {
-      server.listen({ host: listen.host, port: listen.port }, () => resolve());
-    }
-  });
-  if (listen.kind === 'unix') chmodSync(listen.path, options.listenMode);
+  const ours = await bind(server, listen, options.listenMode);
+  server.on('error', (error) => options.logger.error({ err: error }, 'listener error'));
   // Idle connections close between idleTimeoutMs and idleTimeoutMs plus a tenth of it (at most 1 s).
   const sweep = setInterval(() => core.closeIdle(), Math.min(1000, Math.max(10, core.idleTimeoutMs / 10)));
   sweep.unref();
@@ -404,9 +276,13 @@ export async function startPolicyServer<State>(options: ServerOptions<State>): P
     updateLimits(limits) {
       core.listenAllow = limits.listenAllow;
       core.maxConnections = limits.maxConnections;
+      const closed = core.revokeOutside(limits.listenAllow);
+      if (closed > 0) options.logger.warn({ closed }, 'closed connections from peers no longer in listen_allow');
     },
     async close() {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Unreachable from now on, but only if the path is still ours (not a newer instance's).
+      if (ours && listen.kind === 'unix') removeIfOurs(listen.path, ours);
       clearInterval(sweep);
       await core.drainAll();
       await stopped;

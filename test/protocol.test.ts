@@ -130,9 +130,9 @@ t.test('an oversize line fed byte by byte is caught before it is buffered', asyn
   t.equal(trouble?.kind, 'trouble');
 });
 
-t.test('a request over 64 KiB is trouble even when each line is short', async (t) => {
+t.test('a request over 64 KiB is trouble even when each line is under the line limit', async (t) => {
   const lines: string[] = [];
-  for (let i = 0; lines.join('\n').length < LIMITS.maxRequestBytes + 100; i++) lines.push(`attr${i}=${'v'.repeat(100)}`);
+  for (let i = 0; lines.join('\n').length < LIMITS.maxRequestBytes + 100; i++) lines.push(`attr${i}=${'v'.repeat(1000)}`);
   const events = decodeAll([Buffer.from(`${lines.join('\n')}\n\n`)]);
   t.equal(events.length, 1);
   t.equal(events[0]?.kind, 'trouble');
@@ -151,6 +151,50 @@ t.test('a half request is reported as partial', async (t) => {
   t.equal(decoder.hasPartialRequest, true);
   decoder.push(Buffer.from('ess=192.0.2.1\n\n'));
   t.equal(decoder.hasPartialRequest, false);
+});
+
+t.test(`more than ${LIMITS.maxAttributesPerRequest} attributes is trouble, whole or held, ASCII or not`, async (t) => {
+  const padded = (count: number, value = '') => `request=smtpd_access_policy\n${Array.from({ length: count }, (_, i) => `k${i}=${value}\n`).join('')}\n`;
+  // The request line plus maxAttributesPerRequest - 1 padding lines: at the cap, accepted.
+  t.same(decodeAll([Buffer.from(padded(LIMITS.maxAttributesPerRequest - 1))]).map((event) => event.kind), ['request'], 'at the cap');
+  for (const value of ['', 'ü']) {
+    const over = Buffer.from(padded(LIMITS.maxAttributesPerRequest, value));
+    for (const size of [over.length, 100, 7, 1]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < over.length; i += size) chunks.push(over.subarray(i, i + size));
+      const events = decodeAll(chunks);
+      t.equal(events.length, 1, `value ${JSON.stringify(value)}, chunks of ${size}`);
+      if (events[0]?.kind === 'trouble') t.match(events[0].problem, /more than \d+ attributes/);
+      else t.fail('expected trouble');
+    }
+  }
+});
+
+t.test('an unfinished request is held as its raw bytes, and only those', async (t) => {
+  const decoder = new PolicyDecoder();
+  const head = Buffer.from(REQUEST.slice(0, -1));
+  t.same(decoder.push(head.subarray(0, 100)), []);
+  t.equal(decoder.heldBytes, 100, 'what arrived of the request');
+  // A complete request and the start of the next: only the start is held.
+  const decoder2 = new PolicyDecoder();
+  t.equal(decoder2.push(Buffer.from(REQUEST + REQUEST.slice(0, 30))).length, 1);
+  t.equal(decoder2.heldBytes, 30);
+  t.same(decoder.push(head.subarray(100)), []);
+  t.equal(decoder.heldBytes, head.length);
+  t.same(attributesOf(decoder.push(Buffer.from('\n'))[0]).client_address, '203.0.113.5');
+  t.equal(decoder.heldBytes, 0, 'nothing held once the request is complete');
+  decoder.push(Buffer.from('request=smtpd'));
+  decoder.discard();
+  t.equal(decoder.heldBytes, 0, 'discard drops what is held');
+  t.same(decoder.push(Buffer.from(REQUEST)), [], 'and nothing is decoded after it');
+});
+
+t.test('trouble in a held request is found as its lines arrive, not at its end', async (t) => {
+  const decoder = new PolicyDecoder();
+  t.same(decoder.push(Buffer.from('request=smtpd_access_policy\nclient_')), []);
+  const events = decoder.push(Buffer.from('address\n'));
+  t.equal(events[0]?.kind, 'trouble');
+  t.equal(decoder.heldBytes, 0);
 });
 
 t.test('replies are LF-only and refuse line breaks', async (t) => {
