@@ -5,6 +5,9 @@
  */
 import type { Config } from './config.js';
 import type { AddressReport, CheckReport } from './diagnose.js';
+import type { ForwardCheck } from './iprev.js';
+import { LIMITS } from './limits.js';
+import { jsonSafe } from './report-render.js';
 
 export interface RenderOptions {
   /** ANSI colours: only when writing to a terminal. */
@@ -15,6 +18,14 @@ const paint = (code: number, enabled: boolean) => (text: string) => (enabled ? `
 
 /** Strings from DNS are validated hostnames, but the ignored ones are shown escaped. */
 const quoted = (text: string) => JSON.stringify(text);
+
+/** The first LIMITS.maxCheckShownAddresses of an answer, the client's own among them when it is there. */
+function shownAddresses(addresses: readonly string[], client: string): readonly string[] {
+  if (addresses.length <= LIMITS.maxCheckShownAddresses) return addresses;
+  const shown = addresses.slice(0, LIMITS.maxCheckShownAddresses);
+  if (addresses.includes(client) && !shown.includes(client)) shown[shown.length - 1] = client;
+  return shown;
+}
 
 function addressBlock(report: AddressReport, options: RenderOptions): string[] {
   const ok = paint(32, options.color)('✓');
@@ -42,10 +53,12 @@ function addressBlock(report: AddressReport, options: RenderOptions): string[] {
   }
   for (const check of iprev.forward) {
     if (check.outcome === 'answer') {
-      for (const address of check.addresses) {
+      for (const address of shownAddresses(check.addresses, ip.text)) {
         const match = address === ip.text;
         lines.push(`    ${match ? ok : bad} ${recordType.padEnd(5)} ${check.name}.  ${recordType}  ${address}${match ? '  <- matches' : ''}`);
       }
+      const more = check.addresses.length - LIMITS.maxCheckShownAddresses;
+      if (more > 0) lines.push(`    ${bad} ${recordType.padEnd(5)} ${check.name}.  … and ${more.toLocaleString('en-US')} more ${recordType} records`);
       if (check.addresses.length === 0) lines.push(`    ${bad} ${recordType.padEnd(5)} ${check.name}.  no ${recordType} record`);
     } else if (check.outcome === 'not_found') {
       lines.push(`    ${bad} ${recordType.padEnd(5)} ${check.name}.  no ${recordType} record (${check.code ?? ''})`);
@@ -69,8 +82,16 @@ export function renderText(report: CheckReport, config: Config, options: RenderO
       const host = target.host;
       lines.push(paint(1, options.color)(host.name));
       for (const [type, lookup] of [['A', host.a], ['AAAA', host.aaaa]] as const) {
-        if (lookup.outcome === 'answer') for (const address of lookup.addresses) lines.push(`  ${host.name}.  ${type.padEnd(4)}  ${address}`);
-        else lines.push(`  ${host.name}.  ${type.padEnd(4)}  ${lookup.outcome === 'not_found' ? 'none' : 'lookup failed temporarily'} (${lookup.code ?? ''})`);
+        if (lookup.outcome === 'answer') {
+          for (const address of lookup.addresses) lines.push(`  ${host.name}.  ${type.padEnd(4)}  ${address}`);
+          if (lookup.omitted) lines.push(`  ${host.name}.  ${type.padEnd(4)}  … and ${lookup.omitted.toLocaleString('en-US')} more, not checked`);
+        } else lines.push(`  ${host.name}.  ${type.padEnd(4)}  ${lookup.outcome === 'not_found' ? 'none' : 'lookup failed temporarily'} (${lookup.code ?? ''})`);
+      }
+      if (target.addressesOmitted) {
+        lines.push(
+          `  checked ${target.addresses.length} of ${(target.addresses.length + target.addressesOmitted).toLocaleString('en-US')} addresses ` +
+            `(at most ${LIMITS.maxCheckHostAddresses} of a host); check the others by IP`,
+        );
       }
       lines.push('');
     }
@@ -90,10 +111,18 @@ export function renderText(report: CheckReport, config: Config, options: RenderO
   return `${lines.join('\n')}\n`;
 }
 
+/** A forward check for JSON: the addresses shown as in text, the rest counted in `omitted`. */
+function forwardJson(check: ForwardCheck, client: string): ForwardCheck {
+  const shown = shownAddresses(check.addresses, client);
+  const omitted = check.addresses.length - shown.length + (check.omitted ?? 0);
+  return { ...check, addresses: shown, ...(omitted > 0 ? { omitted } : {}) };
+}
+
 /** JSON schema version 1 (README "check --json"). */
 export function renderJson(report: CheckReport, config: Config, helo: string | undefined): string {
   const { targets, status, findings } = report;
-  return `${JSON.stringify(
+  // Ignored PTR names may hold any character: escaped as report --json escapes them.
+  return `${jsonSafe(JSON.stringify(
     {
       schema: 1,
       status,
@@ -105,13 +134,14 @@ export function renderJson(report: CheckReport, config: Config, helo: string | u
         target: target.target,
         kind: target.kind,
         ...(target.host ? { host: target.host } : {}),
+        ...(target.addressesOmitted ? { addresses_omitted: target.addressesOmitted } : {}),
         addresses: target.addresses.map((address) => ({
           ip: address.ip.text,
           family: address.ip.family,
           source: address.source,
           reverse_name: address.iprev.reverseName,
           ptr: address.iprev.ptr,
-          forward: address.iprev.forward,
+          forward: address.iprev.forward.map((check) => forwardJson(check, address.ip.text)),
           result: address.iprev.result,
           ...(address.iprev.temperrorStage ? { temperror_stage: address.iprev.temperrorStage } : {}),
           confirmed_names: address.iprev.confirmedNames,
@@ -124,5 +154,5 @@ export function renderJson(report: CheckReport, config: Config, helo: string | u
     },
     null,
     2,
-  )}\n`;
+  ))}\n`;
 }

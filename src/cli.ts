@@ -29,10 +29,10 @@ const USAGE = `Usage:
                                             look clients up (a host: each of its A and AAAA
                                             addresses) and explain the verdict and the fix
   fcrdns-policyd config [--config FILE]     validate the config and print every setting
-  fcrdns-policyd report [FILE...] [--since WHEN] [--until WHEN] [--top N] [--ascii] [--json]
+  fcrdns-policyd report [FILE...] [--since WHEN] [--until WHEN] [--top N] [--tag NAME] [--ascii] [--json]
                                             what the decision log says: actions, results, a
                                             chart per hour, failing senders, resolver trouble
-  fcrdns-policyd replay --config NEW.conf [FILE...] [--since WHEN] [--until WHEN] [--top N] [--json]
+  fcrdns-policyd replay --config NEW.conf [FILE...] [--since WHEN] [--until WHEN] [--top N] [--tag NAME] [--json]
                                             what NEW.conf would have answered to the logged
                                             requests, without any DNS query
   fcrdns-policyd --version | --help
@@ -40,6 +40,7 @@ const USAGE = `Usage:
 Without --config, ${DEFAULT_CONFIG_PATH} is read if it exists, else built-in defaults apply.
 FILE: the daemon's JSON log, plain or .gz; "-" or none: standard input (journalctl -u fcrdns-policyd -o cat).
 WHEN: a date (2026-11-30, 2026-11-30T06:00:00Z) or a time ago (90m, 24h, 7d).
+NAME: the syslog tag of the daemon's lines in syslog/journal input (default fcrdns-policyd); other tags are skipped.
 Exit status of check: 0 all pass, 1 a permanent failure, 2 only temporary failures, 64+ usage/config error.`;
 
 export interface Output {
@@ -162,6 +163,7 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         until: { type: 'string' },
         top: { type: 'string' },
         ascii: { type: 'boolean' },
+        tag: { type: 'string' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -189,6 +191,7 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     onlyFor('until', ['report', 'replay'], values.until) ??
     onlyFor('top', ['report', 'replay'], values.top) ??
     onlyFor('ascii', ['report'], values.ascii) ??
+    onlyFor('tag', ['report', 'replay'], values.tag) ??
     (command === 'replay' && values.config === undefined ? '"replay" needs --config NEW.conf: the configuration to replay the log under' : undefined);
   if (misuse) {
     io.err(`fcrdns-policyd: ${misuse}\n\n${USAGE}\n`);
@@ -235,7 +238,7 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     }
     case 'report':
     case 'replay': {
-      const options = { files: rest, since: values.since, until: values.until, top: values.top, json: values.json === true, ascii: values.ascii === true };
+      const options = { files: rest, since: values.since, until: values.until, top: values.top, tag: values.tag, json: values.json === true, ascii: values.ascii === true };
       const logIo = { out: io.out, err: io.err, errIsTerminal: io.errIsTerminal ?? process.stderr.isTTY === true, ...(io.stdin ? { stdin: io.stdin } : {}) };
       return command === 'report' ? runReport(options, logIo) : runReplay(config, options, logIo);
     }

@@ -10,6 +10,7 @@ import { heloWithoutLookup } from './helo.js';
 import type { AddressOutcome, IprevDns } from './dns.js';
 import { parseClientIp, type ClientIp } from './ip.js';
 import { hostnameProblem, lookupIprev, normaliseName, type IprevResult } from './iprev.js';
+import { LIMITS } from './limits.js';
 import { decide, findExemption, type Action, type Exemption } from './policy.js';
 
 export interface AddressReport {
@@ -22,10 +23,18 @@ export interface AddressReport {
   readonly skipped?: Exemption;
 }
 
+/** One address lookup of a host: the addresses checked, and how many more it had (`omitted`). */
+export interface HostAddresses {
+  readonly outcome: AddressOutcome['kind'];
+  readonly addresses: readonly string[];
+  readonly omitted?: number;
+  readonly code?: string;
+}
+
 export interface HostLookup {
   readonly name: string;
-  readonly a: { outcome: AddressOutcome['kind']; addresses: readonly string[]; code?: string };
-  readonly aaaa: { outcome: AddressOutcome['kind']; addresses: readonly string[]; code?: string };
+  readonly a: HostAddresses;
+  readonly aaaa: HostAddresses;
 }
 
 export type FindingCode =
@@ -55,6 +64,8 @@ export interface TargetReport {
   readonly kind: 'ip' | 'host';
   readonly host?: HostLookup;
   readonly addresses: readonly AddressReport[];
+  /** A host's addresses left unchecked past LIMITS.maxCheckHostAddresses. */
+  readonly addressesOmitted?: number;
   readonly findings: readonly Finding[];
 }
 
@@ -94,17 +105,33 @@ export async function checkTarget(target: string, dns: IprevDns, config: Config)
   }
   const name = normaliseName(target);
   const [a, aaaa] = await Promise.all([dns.lookupAddresses(name, 4), dns.lookupAddresses(name, 6)]);
-  const summary = (outcome: AddressOutcome) => ({
+  const all = (outcome: AddressOutcome) => (outcome.kind === 'answer' ? outcome.records.flatMap((text) => parseClientIp(text)?.text ?? []) : []);
+  const found = { a: all(a), aaaa: all(aaaa) };
+  const counts = checkedCounts(found.a.length, found.aaaa.length);
+  const summary = (outcome: AddressOutcome, addresses: string[], checked: number): HostAddresses => ({
     outcome: outcome.kind,
-    addresses: outcome.kind === 'answer' ? outcome.records.flatMap((text) => parseClientIp(text)?.text ?? []) : [],
+    addresses: addresses.slice(0, checked),
+    ...(addresses.length > checked ? { omitted: addresses.length - checked } : {}),
     ...(outcome.kind === 'answer' ? {} : { code: outcome.code }),
   });
-  const host: HostLookup = { name, a: summary(a), aaaa: summary(aaaa) };
+  const host: HostLookup = { name, a: summary(a, found.a, counts.a), aaaa: summary(aaaa, found.aaaa, counts.aaaa) };
   const reports = await Promise.all([
     ...host.a.addresses.map((address) => checkAddress(parseClientIp(address)!, 'A', dns, config)),
     ...host.aaaa.addresses.map((address) => checkAddress(parseClientIp(address)!, 'AAAA', dns, config)),
   ]);
-  return { target: name, kind: 'host', host, addresses: reports, findings: findingsFor(host, reports, config) };
+  const omitted = (host.a.omitted ?? 0) + (host.aaaa.omitted ?? 0);
+  return { target: name, kind: 'host', host, addresses: reports, ...(omitted > 0 ? { addressesOmitted: omitted } : {}), findings: findingsFor(host, reports, config) };
+}
+
+/**
+ * How many of a host's A and AAAA addresses to check: at most LIMITS.maxCheckHostAddresses in
+ * all, half for each family, what one family does not use going to the other. A round-robin
+ * name of a thousand addresses, each with fifty PTR names, would otherwise cost fifty thousand
+ * queries and as many lines; a mail host has a handful.
+ */
+export function checkedCounts(a: number, aaaa: number, max: number = LIMITS.maxCheckHostAddresses): { a: number; aaaa: number } {
+  const checkedA = Math.min(a, Math.max(Math.floor(max / 2), max - aaaa));
+  return { a: checkedA, aaaa: Math.min(aaaa, max - checkedA) };
 }
 
 export interface CheckReport {

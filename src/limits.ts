@@ -118,6 +118,41 @@ export const LIMITS = {
    * and last judgement (under 1 KB each with their derived names; the hot set of senders).
    */
   parsedClientsSize: 4096,
+  /**
+   * `report` / `replay` read a decision line's `time` only as the daemon writes it (pino ISO
+   * milliseconds) and only from 2000-01-01 to a day past the reader's clock (clock skew between
+   * hosts): anything else is a forged or garbled line, counted as `bad_time`, never a timeline
+   * of thousands of years.
+   */
+  logTimeEarliestMs: Date.UTC(2000, 0, 1),
+  logTimeAheadMs: 86_400_000,
+  /**
+   * Longest `duration_ms` read back: the daemon answers within seconds (Postfix gives up after
+   * 100 s); a longer, negative or infinite one (`1e400`) is counted as `bad_duration`.
+   */
+  logDurationMaxMs: 3_600_000,
+  /** Short codes read back (resolver error codes, skip reasons), cut to this. */
+  maxLogCodeChars: 32,
+  /**
+   * Distinct resolver error codes / skip reasons `report` counts apart; past it, under `other`
+   * (a forged log could invent a new one per line).
+   */
+  maxReportCodes: 64,
+  /**
+   * What `replay` keeps of each message for its later recipients (the request strings and the
+   * confirmed names, cut as above), in bytes across all messages: past it the oldest go first,
+   * and a later recipient of one is `message_not_in_input`. Daemon lines take ~0.5 KB each, so
+   * the instanceCacheSize messages fit; lines of maximal names do not crowd the heap out.
+   */
+  replayMessageBytes: 16 * 1024 * 1024,
+  /**
+   * `check HOST` checks at most this many of a host's addresses (half for each family, what one
+   * does not use going to the other) and says how many it left out: a name with 1,024 addresses
+   * of 50 PTR names each would otherwise cost ~52,000 queries (test/check-host-bounds.test.ts).
+   */
+  maxCheckHostAddresses: 8,
+  /** Addresses `check` prints of one forward answer (the matching one always among them); the rest are counted. */
+  maxCheckShownAddresses: 16,
   /** Decisions sampled before the "most clients are skipped: NAT?" warning is considered. */
   natWarningSample: 200,
   /**

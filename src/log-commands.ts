@@ -5,10 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { Config } from './config.js';
-import { parseLogLine } from './decision-record.js';
+import { DEFAULT_TAG, parseLogLine, type ParseOptions } from './decision-record.js';
 import { readLogLines } from './log-input.js';
 import { ReportBuilder, type WindowOptions } from './report.js';
-import { renderReport, terminalSafe } from './report-render.js';
+import { jsonSafe, renderReport, terminalSafe } from './report-render.js';
 import { ReplayRun } from './replay-run.js';
 
 export interface LogCommandOptions {
@@ -18,6 +18,8 @@ export interface LogCommandOptions {
   json: boolean;
   ascii: boolean;
   top?: string | undefined;
+  /** The syslog identifier whose prefixed lines are the daemon's (default fcrdns-policyd). */
+  tag?: string | undefined;
 }
 
 export interface LogCommandIo {
@@ -43,7 +45,7 @@ export function parseWhen(text: string, now: number): number | undefined {
 export type UsageProblem = { problem: string };
 
 /** The window and list length, or a usage problem. */
-export function logOptions(options: LogCommandOptions, now: number): { window: WindowOptions; top: number } | UsageProblem {
+export function logOptions(options: LogCommandOptions, now: number): { window: WindowOptions; top: number; parse: ParseOptions } | UsageProblem {
   const window: WindowOptions = {};
   for (const key of ['since', 'until'] as const) {
     const text = options[key];
@@ -54,12 +56,16 @@ export function logOptions(options: LogCommandOptions, now: number): { window: W
   }
   const top = options.top === undefined ? 10 : Number(options.top);
   if (!Number.isInteger(top) || top < 1 || top > 1000) return { problem: `--top wants a number from 1 to 1000: ${JSON.stringify(options.top)}` };
-  return { window, top };
+  const tag = options.tag ?? DEFAULT_TAG;
+  // A syslog tag as syslog(3) and journald write it: no blanks, brackets or colons.
+  if (!/^[^\s[\]:]{1,64}$/.test(tag)) return { problem: `--tag wants a syslog identifier (no blanks, brackets or colons, at most 64 characters): ${JSON.stringify(tag)}` };
+  return { window, top, parse: { tag, now } };
 }
 
 async function readAll(
   options: LogCommandOptions,
   io: LogCommandIo,
+  parse: ParseOptions,
   add: (line: ReturnType<typeof parseLogLine>, where: { source: string; number: number }) => void,
 ): Promise<number> {
   let shown = false;
@@ -78,7 +84,7 @@ async function readAll(
   })) {
     for (const line of batch) {
       if (!line.tooLong && line.text.trim() === '') continue;
-      const parsed = line.tooLong ? ({ kind: 'bad', why: 'too_long' } as const) : parseLogLine(line.text, line.complete);
+      const parsed = line.tooLong ? ({ kind: 'bad', why: 'too_long' } as const) : parseLogLine(line.text, line.complete, parse);
       if (parsed.kind === 'decision' || parsed.kind === 'reuse') decisions++;
       add(parsed, line);
     }
@@ -102,10 +108,10 @@ export async function runReport(options: LogCommandOptions, io: LogCommandIo): P
     return 64;
   }
   const builder = new ReportBuilder(parsed.window);
-  const decisions = await readAll(options, io, (line) => builder.add(line));
+  const decisions = await readAll(options, io, parsed.parse, (line) => builder.add(line));
   if (decisions === 0) return nothingFound(io, `${builder.lines.toLocaleString('en-US')} lines`);
   const data = builder.result(parsed.top, options.files.length === 0 ? ['-'] : options.files);
-  io.out(options.json ? `${JSON.stringify(data, null, 2)}\n` : renderReport(data, { ascii: options.ascii }));
+  io.out(options.json ? `${jsonSafe(JSON.stringify(data, null, 2))}\n` : renderReport(data, { ascii: options.ascii }));
   return 0;
 }
 
@@ -116,19 +122,19 @@ export async function runReplay(config: Config, options: LogCommandOptions, io: 
     return 64;
   }
   let first = true;
-  if (options.json) io.out(`{"schema":1,"config":${JSON.stringify(config.source)},"changed":[`);
+  if (options.json) io.out(`{"schema":1,"config":${jsonSafe(JSON.stringify(config.source))},"changed":[`);
   const run = new ReplayRun(
     config,
     parsed.window,
     options.json
       ? (change) => {
-          io.out(`${first ? '\n' : ',\n'}${JSON.stringify(change)}`);
+          io.out(`${first ? '\n' : ',\n'}${jsonSafe(JSON.stringify(change))}`);
           first = false;
         }
       : undefined,
   );
-  const decisions = await readAll(options, io, (line, where) => run.add(line, where));
-  if (options.json) io.out(`${first ? '' : '\n'}],"summary":${JSON.stringify(run.summary(parsed.top))}}\n`);
+  const decisions = await readAll(options, io, parsed.parse, (line, where) => run.add(line, where));
+  if (options.json) io.out(`${first ? '' : '\n'}],"summary":${jsonSafe(JSON.stringify(run.summary(parsed.top)))}}\n`);
   if (decisions === 0) return nothingFound(io, 'the input');
   if (!options.json) io.out(run.render(parsed.top, config.source));
   return 0;

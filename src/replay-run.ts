@@ -75,7 +75,7 @@ export class ReplayRun {
     const lists = this.newly[after === 'reject' ? 'rejected' : 'deferred'];
     lists.clients.add(line.clientAddress, line.time);
     if (line.kind !== 'decision') return;
-    const name = line.ptr?.names[0];
+    const name = line.ptr?.firstName;
     if (name !== undefined) lists.domains.add(getDomain(name, { allowPrivateDomains: true }) ?? name, line.time);
     lists.helo.add(line.heloName === '' ? '(none)' : line.heloName, line.time);
   }

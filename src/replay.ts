@@ -57,23 +57,93 @@ const IPREV_CLASSES: readonly string[] = ['pass', 'no_ptr', 'no_forward', 'misma
 /** Statuses that are known without DNS; `resolves`, `mismatch`, `temperror` came from a lookup. */
 const HELO_FROM_LOOKUP: readonly HeloStatus[] = ['resolves', 'mismatch', 'temperror'];
 
+/** What a later recipient of a message needs of its decision line, to be judged afresh. */
+export interface MessageData {
+  readonly clientAddress: string;
+  readonly heloName: string;
+  readonly result: string;
+  readonly temperrorStage?: 'ptr' | 'forward';
+  readonly ptrCode?: string;
+  readonly helo?: HeloStatus;
+  readonly confirmedNames: readonly string[];
+}
+
+function messageDataOf(line: DecisionRecord): MessageData {
+  return {
+    clientAddress: line.clientAddress,
+    heloName: line.heloName,
+    result: line.result,
+    ...(line.temperrorStage ? { temperrorStage: line.temperrorStage } : {}),
+    ...(line.ptr?.code !== undefined ? { ptrCode: line.ptr.code } : {}),
+    ...(line.helo !== undefined ? { helo: line.helo } : {}),
+    confirmedNames: line.confirmedNames,
+  };
+}
+
+/** Heap bytes of one kept message, roughly: its strings (one byte a character, plus headers) and the objects. */
+function messageBytes(key: string, data: MessageData): number {
+  let bytes = 160 + key.length + data.clientAddress.length + data.heloName.length;
+  for (const name of data.confirmedNames) bytes += 24 + name.length;
+  return bytes;
+}
+
+/**
+ * The logged DNS data of recent messages, keyed by instance, first in first out, bounded in
+ * count (LIMITS.instanceCacheSize, as the daemon's per-message memory) and in bytes
+ * (LIMITS.replayMessageBytes): lines of maximal names cannot fill the heap.
+ */
+export class MessageMemory {
+  private readonly entries = new Map<string, { data: MessageData; bytes: number }>();
+  /** Keys in insertion order from `head` on; the front is dropped in batches. */
+  private order: string[] = [];
+  private head = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly capacity = LIMITS.instanceCacheSize,
+    private readonly budget = LIMITS.replayMessageBytes,
+  ) {}
+
+  get(key: string): MessageData | undefined {
+    return this.entries.get(key)?.data;
+  }
+
+  set(key: string, line: DecisionRecord): void {
+    const data = messageDataOf(line);
+    const bytes = messageBytes(key, data);
+    const old = this.entries.get(key);
+    if (old) this.bytes -= old.bytes;
+    else this.order.push(key);
+    this.entries.set(key, { data, bytes });
+    this.bytes += bytes;
+    while ((this.entries.size > this.capacity || this.bytes > this.budget) && this.head < this.order.length) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const key = this.order[this.head++] as string;
+    const entry = this.entries.get(key);
+    if (entry) this.bytes -= entry.bytes;
+    this.entries.delete(key);
+    // Compact the queue once its dropped front is as long as what is left.
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
 /** The iprev result a decision line records (generic is a pass that looked dynamic). */
-function loggedIprev(line: DecisionRecord): IprevResult | undefined {
-  const result = line.result === 'generic' ? 'pass' : line.result;
+function loggedIprev(data: MessageData): IprevResult | undefined {
+  const result = data.result === 'generic' ? 'pass' : data.result;
   if (!IPREV_CLASSES.includes(result)) return undefined;
-  const forward = line.forward ?? [];
+  // decideClient reads the class, the stage and the confirmed names; the rest is not logged whole.
   return {
     result: result as IprevClass,
-    ...(line.temperrorStage ? { temperrorStage: line.temperrorStage } : {}),
+    ...(data.temperrorStage ? { temperrorStage: data.temperrorStage } : {}),
     reverseName: '',
-    ptr: {
-      outcome: (line.ptr?.outcome ?? 'not_found') as IprevResult['ptr']['outcome'],
-      ...(line.ptr?.code !== undefined ? { code: line.ptr.code } : {}),
-      names: line.ptr?.names ?? [],
-      ignored: [],
-    },
-    forward,
-    confirmedNames: forward.filter((check) => check.matched).map((check) => check.name),
+    ptr: { outcome: 'answer', ...(data.ptrCode !== undefined ? { code: data.ptrCode } : {}), names: [], ignored: [] },
+    forward: [],
+    confirmedNames: data.confirmedNames,
   };
 }
 
@@ -86,12 +156,12 @@ function loggedIprev(line: DecisionRecord): IprevResult | undefined {
 export class Replayer {
   private readonly policy: PolicySettings;
   private readonly verdicts = new FifoMap<{ client: string; verdict: Verdict }>(LIMITS.instanceCacheSize);
-  private readonly messageData: FifoMap<DecisionRecord>;
+  private readonly messageData: MessageMemory;
 
   /** `messageData` may be shared by replayers of the same log (report replays two presets). */
   constructor(
     private readonly config: Config,
-    messageData = new FifoMap<DecisionRecord>(LIMITS.instanceCacheSize),
+    messageData = new MessageMemory(),
   ) {
     this.policy = policyFor(config);
     this.messageData = messageData;
@@ -113,20 +183,20 @@ export class Replayer {
         return { ok: true, decision: { action: known.verdict.action, reply: known.verdict.reply, result: 'reused', how: 'reused' } };
       }
     }
-    const data = line.kind === 'decision' ? line : this.messageData.get(line.instance);
-    if (!data || (data.kind === 'decision' && data.clientAddress !== line.clientAddress)) return { ok: false, reason: 'message_not_in_input' };
+    const data = line.kind === 'decision' ? messageDataOf(line) : this.messageData.get(line.instance);
+    if (!data || (line.kind === 'reuse' && data.clientAddress !== line.clientAddress)) return { ok: false, reason: 'message_not_in_input' };
     if (data.result === 'skipped') return { ok: false, reason: 'exempt_when_logged' };
     return this.judged(data, client, line);
   }
 
-  private judged(data: DecisionRecord, client: ClientIp, line: DecisionRecord | ReuseRecord): ReplayOutcome {
+  private judged(data: MessageData, client: ClientIp, line: DecisionRecord | ReuseRecord): ReplayOutcome {
     // decision-record.ts admits only known results, and `skipped` never reaches here.
     const iprev = loggedIprev(data);
     if (!iprev) throw new Error(`replay: unexpected result ${JSON.stringify(data.result)}`);
     let helo: HeloStatus = data.helo ?? 'unchecked';
     const heloUsed = heloLookupUsed(this.policy);
     // A shed line (EHEAPFULL / EBUSY) was judged without DNS; so would the new daemon's be.
-    const shed = data.ptr?.code === 'EHEAPFULL' || data.ptr?.code === 'EBUSY';
+    const shed = data.ptrCode === 'EHEAPFULL' || data.ptrCode === 'EBUSY';
     if (heloUsed && helo === 'unchecked' && !shed) return { ok: false, reason: 'helo_not_looked_up' };
     if (!heloUsed && HELO_FROM_LOOKUP.includes(helo)) helo = 'unchecked';
     const request = {

@@ -20,6 +20,17 @@ export function terminalSafe(text: string, max = 100): string {
   });
 }
 
+/**
+ * JSON text (from JSON.stringify) with the characters terminalSafe shows as escapes written as
+ * `\u` escapes too: C1 controls, DEL, U+2028/2029, the bidirectional overrides and isolates, the
+ * BOM. JSON.stringify escapes only C0 and lone surrogates, and a report piped to `less` or a
+ * terminal would obey the rest. These characters only occur inside strings, so the document
+ * keeps its meaning.
+ */
+export function jsonSafe(json: string): string {
+  return json.replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const number = (value: number) => value.toLocaleString('en-US');
 const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
 const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));

@@ -7,9 +7,8 @@
 import { getDomain } from 'tldts';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { type BadLine, type DecisionRecord, type LogLine, type LoggedAction, type ReuseRecord } from './decision-record.js';
-import { FifoMap } from './fifo-map.js';
 import { LIMITS } from './limits.js';
-import { actionLabel, Replayer, type NotReplayable } from './replay.js';
+import { actionLabel, MessageMemory, Replayer, type NotReplayable } from './replay.js';
 import { DurationHistogram, TopCounts, type TopEntry } from './top-counts.js';
 
 /** The classes a sender fails in, each with its own top lists. */
@@ -108,7 +107,8 @@ export class ReportBuilder {
         this.otherMessages++;
         if (line.config && (line.msg === 'started' || line.msg === 'reloaded')) {
           this.loggedConfig = line.config;
-          if (line.config.mode) this.modes.add(line.config.mode);
+          // Only the modes there are: a forged line must not grow the set.
+          if (MODES.includes(line.config.mode ?? '')) this.modes.add(line.config.mode as string);
           this.replayers = undefined;
         }
         return;
@@ -132,8 +132,7 @@ export class ReportBuilder {
     if (line.kind === 'reuse') return;
     this.messages++;
     actions.messages++;
-    const result = line.result === 'skipped' ? `skipped (${line.reason ?? 'unknown'})` : line.result;
-    this.byResult.set(result, (this.byResult.get(result) ?? 0) + 1);
+    countCode(this.byResult, line.result === 'skipped' ? `skipped (${line.reason ?? 'unknown'})` : line.result);
     const hour = Math.floor(line.time / HOUR_MS);
     const bucket = this.hours.get(hour) ?? [0, 0, 0, 0];
     bucket[line.action === 'dunno' ? 0 : line.action === 'defer' ? 1 : line.action === 'reject' ? 2 : 3]++;
@@ -147,17 +146,14 @@ export class ReportBuilder {
   private temperror(line: DecisionRecord): void {
     const code = line.ptr?.code;
     if (code !== undefined && PRESSURE_CODES.includes(code)) {
-      this.pressure.set(code, (this.pressure.get(code) ?? 0) + 1);
+      countCode(this.pressure, code);
       return;
     }
     this.temperrors++;
     if (line.temperrorStage === 'forward') this.temperrorStages.forward++;
     else this.temperrorStages.ptr++;
-    const codes =
-      line.temperrorStage === 'forward'
-        ? [...new Set((line.forward ?? []).filter((check) => check.outcome === 'temporary').map((check) => check.code ?? 'unknown'))]
-        : [code ?? 'unknown'];
-    for (const cause of codes) this.temperrorCauses.set(cause, (this.temperrorCauses.get(cause) ?? 0) + 1);
+    const codes = line.temperrorStage === 'forward' ? line.forwardTemporaryCodes : [code ?? 'unknown'];
+    for (const cause of codes) countCode(this.temperrorCauses, cause);
   }
 
   private failingClient(line: DecisionRecord): void {
@@ -168,14 +164,14 @@ export class ReportBuilder {
       this.failing.set(kind, lists);
     }
     lists.clients.add(line.clientAddress, line.time);
-    const name = line.ptr?.names[0];
+    const name = line.ptr?.firstName;
     if (name !== undefined) lists.domains.add(getDomain(name, { allowPrivateDomains: true }) ?? name, line.time);
     lists.helo.add(line.heloName === '' ? '(none)' : line.heloName, line.time);
   }
 
   private replayPresets(line: DecisionRecord | ReuseRecord): void {
     if (!this.replayers) {
-      const messages = new FifoMap<DecisionRecord>(LIMITS.instanceCacheSize);
+      const messages = new MessageMemory();
       this.replayers = { soft: new Replayer(presetOf(this.loggedConfig, 'soft'), messages), strict: new Replayer(presetOf(this.loggedConfig, 'strict'), messages) };
     }
     for (const mode of ['soft', 'strict'] as const) {
@@ -263,6 +259,17 @@ export class ReportBuilder {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+const MODES: readonly string[] = ['monitor', 'soft', 'strict'];
+
+/**
+ * Count one code (a resolver error, a skip reason) in a map of at most LIMITS.maxReportCodes
+ * keys; past it under `other`: each is at most LIMITS.maxLogCodeChars long, but a forged log
+ * could bring a new one on every line.
+ */
+function countCode(counts: Map<string, number>, code: string): void {
+  const key = counts.has(code) || counts.size < LIMITS.maxReportCodes ? code : 'other';
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
 
 export interface ReportData {
   schema: 1;

@@ -57,7 +57,7 @@ t.test('lines are classified, and every kind of bad line is told apart', async (
   t.match(parseLogLine(decision({ forward: 'x' })), { kind: 'bad', why: 'wrong_type' });
   t.match(parseLogLine(decision({ ptr: { outcome: 'answer', names: [1] } })), { kind: 'bad', why: 'wrong_type' });
   t.match(parseLogLine(decision({ duration_ms: '3' })), { kind: 'bad', why: 'wrong_type' });
-  t.match(parseLogLine(decision({ time: 'yesterday' })), { kind: 'bad', why: 'wrong_type' });
+  t.match(parseLogLine(decision({ time: 'yesterday' })), { kind: 'bad', why: 'bad_time' });
   t.match(parseLogLine(decision({ helo: 'sideways' })), { kind: 'bad', why: 'wrong_type' });
   const older = parseLogLine(decision({ recipient: undefined, authenticated: undefined }));
   t.match(older, { kind: 'decision' }, 'a line of an older version is still a decision');
