@@ -25,6 +25,9 @@ import type { Logger } from './log.js';
 
 export type Refusal = 'EHEAPFULL' | 'EBUSY';
 
+/** Each pressure warning is said at most this often; the counters go on meanwhile. */
+const WARNING_EVERY_MS = 60_000;
+
 /** The part of the waiting budget a connection with a request waiting already may use. */
 const SHARED_WAITING = Math.floor(LIMITS.maxWaitingRequests * LIMITS.waitingSharedFraction);
 
@@ -33,6 +36,8 @@ export class Admission {
   private waitingNow = 0;
   private busyShed = 0;
   private lastBusyWarning = Number.NEGATIVE_INFINITY;
+  private lateCount = 0;
+  private lastLateWarning = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly logger: Logger,
@@ -78,7 +83,15 @@ export class Admission {
 
   /** Count a request whose deadline passed before its lookups could start (answered as EBUSY). */
   countLate(): void {
-    this.noteBusy();
+    this.busyShed++;
+    this.lateCount++;
+    const now = performance.now();
+    if (now - this.lastLateWarning < WARNING_EVERY_MS) return;
+    this.lastLateWarning = now;
+    this.logger.warn(
+      { late: this.lateCount, per_connection: LIMITS.maxWaitingPerConnection },
+      'requests waited past their deadline for their lookups to start (a connection sending many at once): answered per temperror_action',
+    );
   }
 
   /** Hold a place among the requests waiting for DNS until `done` settles. */
@@ -104,7 +117,7 @@ export class Admission {
   private noteBusy(): void {
     this.busyShed++;
     const now = performance.now();
-    if (now - this.lastBusyWarning < 60_000) return;
+    if (now - this.lastBusyWarning < WARNING_EVERY_MS) return;
     this.lastBusyWarning = now;
     this.logger.warn(
       { waiting: this.waitingNow, limit: LIMITS.maxWaitingRequests, queries_in_flight: queriesInFlight(), shed: this.busyShed },

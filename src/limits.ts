@@ -50,7 +50,7 @@ export const LIMITS = {
    * names would fan out past this gets a forward temperror (`EBUSY`) instead of more queries; a
    * new client, past it, is answered per temperror_action at once.
    */
-  maxQueriesInFlight: 8_192,
+  maxQueriesInFlight: 6_144,
   /** How long to wait for an answer when probing whether another process listens on the unix socket's path. */
   socketProbeTimeoutMs: 1_000,
   /** Unsent reply bytes on one connection before reading pauses (a peer that never reads). */

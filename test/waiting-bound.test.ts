@@ -1,8 +1,11 @@
 /**
- * Requests waiting on a silent zone (issue 18): 400 connections × 25 pipelined requests for
+ * Requests waiting on a silent zone (issue 18): 1,250 connections × 8 pipelined requests for
  * 10,000 distinct new clients whose reverse zone never answers, against the daemon as the unit
- * runs it. The number waiting for DNS is bounded (the rest are answered per temperror_action at
- * once, `EBUSY`), the daemon stays up and in its memory budget, and a cached client on its own
+ * runs it. Each connection has at most LIMITS.maxWaitingPerConnection waiting, and connections
+ * that have one waiting share only part of LIMITS.maxWaitingRequests (issue 24): the number
+ * waiting for DNS is bounded (the rest are answered per temperror_action at once, `EBUSY`, or
+ * when their deadline passed while they waited for their turn), the daemon stays up and in its
+ * memory budget, and a cached client on its own
  * connection is not held hostage when the deadlines fire together: answers are paced
  * (src/pacing.ts). The latency bound here is loose on purpose (a loaded CI machine); the
  * figure itself is printed, and was 1.7 s at p99 before the pacing.
@@ -14,8 +17,8 @@ import { bundleMissing, peakRssMb, startBundle } from './helpers/bundle.js';
 import { startHostileDns } from './helpers/hostile-dns.js';
 import { PolicyClient, policyRequest } from './helpers/policy-client.js';
 
-const CONNECTIONS = 400;
-const PIPELINED = 25;
+const CONNECTIONS = 1250;
+const PIPELINED = 8;
 const GOOD = '2001:db8:bad:1::25';
 const ZONE = 'hostile.example';
 
@@ -78,10 +81,12 @@ if (missing) {
     await new Promise((resolve) => setTimeout(resolve, 600));
     const decisions = daemon.lines.filter((line) => line.msg === 'decision');
     const busy = decisions.filter((line) => (line.ptr as { code?: string } | undefined)?.code === 'EBUSY').length;
-    // About total − bound on a quiet machine (~5,900); fewer when the burst arrives more slowly than
-    // the first lookups time out (3,279 seen under a loaded CI run), so only "the bound was hit" holds.
-    t.ok(busy > 0 && busy <= total - LIMITS.maxWaitingRequests, `${busy} answered at once past the bound of ${LIMITS.maxWaitingRequests} waiting`);
-    t.ok(daemon.lines.some((line) => line.level === 'warn' && String(line.msg).startsWith('too many requests waiting for DNS')), 'and a warning says so');
+    const warning = daemon.lines.find((line) => line.level === 'warn' && String(line.msg).startsWith('too many requests waiting for DNS'));
+    t.ok(warning, 'the waiting bound was reached, and a warning says so');
+    t.ok(Number(warning?.waiting) <= LIMITS.maxWaitingRequests, `${String(warning?.waiting)} waiting when it was, within ${LIMITS.maxWaitingRequests}`);
+    // How many are turned away depends on how fast the burst arrives against the first deadlines
+    // (3,279 of an earlier 10,000 under a loaded CI run), so only "some were" holds.
+    t.ok(busy > 0 && busy < total, `${busy} answered without DNS`);
     t.equal(decisions.length, total + latencies.length + 1, 'one decision line per request');
   });
 }
