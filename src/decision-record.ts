@@ -3,7 +3,9 @@
  * decision (a later recipient of a message), another message of ours (started, reloaded, a
  * warning), or bad input of one kind or another. Every field of a decision line is checked for
  * its type here, so the rest of the code reads typed records and nothing a peer put into a
- * log line (the HELO name, the recipient) is trusted for more than a string.
+ * log line (the HELO name, the recipient) is trusted for more than a string. Only the fields
+ * report and replay read are kept, each cut to the daemon's own caps (src/limits.ts), so what a
+ * line leaves behind is bounded whatever its size: memory grows with distinct keys, not bytes.
  */
 import { LIMITS } from './limits.js';
 import type { HeloStatus } from './policy.js';
