@@ -181,6 +181,7 @@ t.test('Prometheus metrics after known traffic, and /healthz', async (t) => {
   t.equal(value('fcrdns_cache_events_total{event="hit"}'), 2, 'second pass: PTR + A (no HELO lookups while helo_mismatch_action is dunno)');
   t.equal(value('fcrdns_protocol_errors_total'), 1);
   t.equal(value('fcrdns_open_connections'), 1, 'the test client; the broken one is closed');
-  t.equal(value('fcrdns_connections_total{fate="accepted"}'), 2);
+  t.equal(value('fcrdns_connections_total{fate="accepted"}'), 3, 'the test client, the broken one, and the /healthz probe (which is no decision)');
+  t.equal(value('fcrdns_policy_listener_up'), 1);
   t.comment(body.split('\n').filter((row) => row.startsWith('fcrdns_') && !row.startsWith('fcrdns_process') && !row.startsWith('fcrdns_nodejs')).join('\n'));
 });
