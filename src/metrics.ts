@@ -51,6 +51,7 @@ export interface MetricSources {
 }
 
 type PromClient = typeof import('prom-client');
+type Registry = import('prom-client').Registry;
 
 /** Start the endpoint; resolves once it listens. */
 export async function startMetrics(
@@ -64,25 +65,8 @@ export async function startMetrics(
   const [{ default: client }, { default: http }] = await Promise.all([import('prom-client'), import('node:http')]);
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'fcrdns_' });
-  const decisions = new client.Counter({
-    name: 'fcrdns_decisions_total',
-    help: 'Decisions by check, result class (or skipped) and action',
-    labelNames: ['check', 'result', 'action'] as const,
-    registers: [registry],
-  });
-  const queries = new client.Counter({
-    name: 'fcrdns_dns_queries_total',
-    help: 'DNS queries sent, by type and outcome (answer, not_found, temporary)',
-    labelNames: ['type', 'outcome'] as const,
-    registers: [registry],
-  });
-  const latency = new client.Histogram({
-    name: 'fcrdns_dns_query_duration_seconds',
-    help: 'DNS query latency by type and outcome (answer, not_found, temporary)',
-    labelNames: ['type', 'outcome'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
+  const { decisions, queries, latency } = registerCounted(client, registry);
+  registerServerCollected(client, registry, sources);
   registerCollected(client, registry, sources);
   const allowed = { networks: allow };
   const server = http.createServer(
@@ -122,21 +106,32 @@ export async function startMetrics(
   };
 }
 
-/** The metrics read from the daemon's parts at scrape time. */
-function registerCollected(client: PromClient, registry: import('prom-client').Registry, sources: MetricSources): void {
-  new client.Counter({
-    name: 'fcrdns_cache_events_total',
-    help: 'Lookup cache events: hit, miss (a query was sent), inflight (joined a query already under way)',
-    labelNames: ['event'] as const,
+/** The metrics the daemon counts as it goes: decisions, DNS queries and their latency. */
+function registerCounted(client: PromClient, registry: Registry) {
+  const decisions = new client.Counter({
+    name: 'fcrdns_decisions_total',
+    help: 'Decisions by check, result class (or skipped) and action',
+    labelNames: ['check', 'result', 'action'] as const,
     registers: [registry],
-    collect() {
-      const stats = sources.cache();
-      this.reset();
-      this.inc({ event: 'hit' }, stats.hits);
-      this.inc({ event: 'miss' }, stats.misses);
-      this.inc({ event: 'inflight' }, stats.inflightJoins);
-    },
   });
+  const queries = new client.Counter({
+    name: 'fcrdns_dns_queries_total',
+    help: 'DNS queries sent, by type and outcome (answer, not_found, temporary)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const latency = new client.Histogram({
+    name: 'fcrdns_dns_query_duration_seconds',
+    help: 'DNS query latency by type and outcome (answer, not_found, temporary)',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return { decisions, queries, latency };
+}
+
+/** The policy listener's figures, read at scrape time. */
+function registerServerCollected(client: PromClient, registry: Registry, sources: MetricSources): void {
   new client.Gauge({
     name: 'fcrdns_open_connections',
     help: 'Open policy connections',
@@ -152,6 +147,36 @@ function registerCollected(client: PromClient, registry: import('prom-client').R
     collect() {
       this.reset();
       this.inc(sources.server().protocolErrors);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_connections_total',
+    help: 'Connections by fate: accepted, refused (outside listen_allow), evicted (at max_connections)',
+    labelNames: ['fate'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.server();
+      this.reset();
+      this.inc({ fate: 'accepted' }, stats.accepted);
+      this.inc({ fate: 'refused' }, stats.refused);
+      this.inc({ fate: 'evicted' }, stats.evicted);
+    },
+  });
+}
+
+/** The other figures read from the daemon's parts at scrape time. */
+function registerCollected(client: PromClient, registry: Registry, sources: MetricSources): void {
+  new client.Counter({
+    name: 'fcrdns_cache_events_total',
+    help: 'Lookup cache events: hit, miss (a query was sent), inflight (joined a query already under way)',
+    labelNames: ['event'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.cache();
+      this.reset();
+      this.inc({ event: 'hit' }, stats.hits);
+      this.inc({ event: 'miss' }, stats.misses);
+      this.inc({ event: 'inflight' }, stats.inflightJoins);
     },
   });
   new client.Counter({
@@ -183,19 +208,6 @@ function registerCollected(client: PromClient, registry: import('prom-client').R
       this.inc(sources.droppedLogLines());
     },
   });
-  new client.Counter({
-    name: 'fcrdns_connections_total',
-    help: 'Connections by fate: accepted, refused (outside listen_allow), evicted (at max_connections)',
-    labelNames: ['fate'] as const,
-    registers: [registry],
-    collect() {
-      const stats = sources.server();
-      this.reset();
-      this.inc({ fate: 'accepted' }, stats.accepted);
-      this.inc({ fate: 'refused' }, stats.refused);
-      this.inc({ fate: 'evicted' }, stats.evicted);
-    },
-  });
 
   new client.Gauge({
     name: 'fcrdns_policy_listener_up',
@@ -208,7 +220,7 @@ function registerCollected(client: PromClient, registry: import('prom-client').R
 }
 
 /** GET /metrics, GET /healthz; nothing else. */
-function answer(request: http.IncomingMessage, response: http.ServerResponse, registry: import('prom-client').Registry, sources: MetricSources, logger: Logger): void {
+function answer(request: http.IncomingMessage, response: http.ServerResponse, registry: Registry, sources: MetricSources, logger: Logger): void {
   if (request.method !== 'GET') {
     response.writeHead(405).end();
     return;
