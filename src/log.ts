@@ -6,7 +6,9 @@ import pino from 'pino';
 import type { LogLevel } from './config.js';
 import { LIMITS } from './limits.js';
 import { flatCopy } from './text.js';
-import { WarningWindow, type SuppressedKind, type WarningWindowOptions } from './warning-window.js';
+import { admitLine, logAlways, WarningWindow, type SuppressedKind, type WarningWindowOptions } from './warning-window.js';
+
+export { logAlways };
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
@@ -216,35 +218,12 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-/** pino's numeric levels: warn and error are aggregated (src/warning-window.ts); fatal never is. */
-const WARN_LEVEL = 40;
-const FATAL_LEVEL = 60;
-let unlimited = false;
-
-/**
- * Write the lines `write` logs whatever the warning window says: an operator's own action (a
- * reload, its refusal, what it changed) must always be seen, and cannot flood.
- */
-export function logAlways(write: () => void): void {
-  unlimited = true;
-  try {
-    write();
-  } finally {
-    unlimited = false;
-  }
-}
-
-/** A line's kind for the warning window: its message (fixed in the code that logs it). */
-function kindOf(args: readonly unknown[]): string {
-  const message = typeof args[0] === 'string' ? args[0] : args[1];
-  return typeof message === 'string' ? message.slice(0, LIMITS.maxLogFieldChars) : '(no message)';
-}
-
 /** pino's logMethod hook holding back warnings and errors past the window's allowance. */
 function aggregatingHooks(window: () => WarningWindow | undefined): pino.LoggerOptions['hooks'] {
   return {
     logMethod(args, method, level) {
-      if (level >= WARN_LEVEL && level < FATAL_LEVEL && !unlimited && window()?.admit(kindOf(args)) === false) return;
+      const held = window();
+      if (held !== undefined && !admitLine(held, level, args)) return;
       method.apply(this, args);
     },
   };

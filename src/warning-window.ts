@@ -99,3 +99,28 @@ export class WarningWindow {
     this.timer.unref();
   }
 }
+
+/** pino's numeric levels: warn and error are aggregated; fatal never is. */
+const WARN_LEVEL = 40;
+const FATAL_LEVEL = 60;
+let unlimited = false;
+
+/**
+ * Write the lines `write` logs whatever the warning window says: an operator's own action (a
+ * reload, its refusal, what it changed) must always be seen, and cannot flood.
+ */
+export function logAlways(write: () => void): void {
+  unlimited = true;
+  try {
+    write();
+  } finally {
+    unlimited = false;
+  }
+}
+
+/** Whether a log call (pino's level and arguments) is written: its kind is its message. */
+export function admitLine(window: WarningWindow, level: number, args: readonly unknown[]): boolean {
+  if (level < WARN_LEVEL || level >= FATAL_LEVEL || unlimited) return true;
+  const message = typeof args[0] === 'string' ? args[0] : args[1];
+  return window.admit(typeof message === 'string' ? message.slice(0, LIMITS.maxLogFieldChars) : '(no message)');
+}
