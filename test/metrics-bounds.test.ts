@@ -6,14 +6,14 @@
  * answers 503 while the policy listener cannot answer (file descriptors exhausted, or its unix
  * socket's path removed) and 200 again once it can.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
+import { BUNDLE, bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
 import { hasCommand, whenAvailable } from './helpers/requirements.js';
 import { PolicyClient, type Target } from './helpers/policy-client.js';
 
@@ -84,7 +84,38 @@ async function answers(target: Target, address = '127.0.0.1'): Promise<string> {
   }
 }
 
+/** The start-up line about the open-file limit, from the daemon started under `prlimit --nofile=LIMIT`. */
+async function fileLimitLine(limit: number, config: string): Promise<Record<string, unknown>> {
+  const path = join(mkdtempSync(join(tmpdir(), 'fcrdns-fds-')), 'fcrdns-policyd.conf');
+  writeFileSync(path, config);
+  const child = spawn('prlimit', [`--nofile=${limit}:${limit}`, process.execPath, BUNDLE, '--config', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  child.stdout.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      text += chunk;
+      const line = text.split('\n').find((row) => row.includes('open-file limit'));
+      if (line !== undefined) {
+        child.kill('SIGKILL');
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    child.on('exit', () => reject(new Error(`exited without the open-file line: ${text}`)));
+  });
+}
+
 async function main(): Promise<void> {
+  await t.test('the fd budget checked at start counts the metrics connections', async (t) => {
+    // max_connections 4096 + 64 of the daemon's own = 4160 fit in 4170; with metrics, + 32 do not.
+    const config = 'listen = 127.0.0.1:0\nmax_connections = 4096\n';
+    t.match(await fileLimitLine(4170, config), { level: 'info', msg: 'open-file limit', open_file_limit: 4170 }, 'without metrics: enough');
+    t.match(
+      await fileLimitLine(4170, `${config}metrics_listen = 127.0.0.1:0\n`),
+      { level: 'warn', open_file_limit: 4170, needed: 4192, metrics_connections: 32, msg: /cannot hold max_connections/ },
+      'with metrics: 32 more needed, and said',
+    );
+  });
+
   await t.test('1,100 idle metrics connections under a 1,024 fd limit: at most 32 kept, the policy port answers', async (t) => {
     const daemon = await startBundle('listen = 127.0.0.1:0\nmetrics_listen = 127.0.0.1:0\nmode = strict\n');
     t.teardown(() => daemon.stop('SIGKILL'));
