@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientIp } from './ip.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
-import { PolicyDecoder, encodeReply, type PolicyAttributes } from './protocol.js';
+import { PolicyDecoder, encodeReply, keptAttributes, type PolicyAttributes } from './protocol.js';
 
 /** A handler's answer: the reply's action text, or trouble (log, then hang up without replying). */
 export type HandlerResult = { reply: string } | { trouble: string };
@@ -57,7 +57,7 @@ export interface ConnectionHost<State> {
 type Slot = { result?: HandlerResult };
 
 /** A request read but not yet handed to the handler: its connection has maxWaitingPerConnection waiting. */
-type Deferred = { slot: Slot; attributes: PolicyAttributes; arrivedAt: number };
+type Deferred = { slot: Slot; attributes: PolicyAttributes; arrivedAt: number; bytes: number };
 
 /** Encoded replies, by action text: most replies are DUNNO, and a client's failure reply repeats. */
 const encodedReplies = new Map<string, Buffer>();
@@ -77,8 +77,13 @@ function replyBytes(action: string): Buffer {
 export class Connection<State> implements RequestContext<State> {
   private readonly decoder = new PolicyDecoder();
   private readonly queue: Slot[] = [];
-  /** Requests read while this connection had maxWaitingPerConnection waiting (reading is paused meanwhile). */
+  /**
+   * Requests read while this connection had maxWaitingPerConnection waiting, as copies of their
+   * own bytes; reading goes on (their deadlines run from their arrival) until they hold
+   * maxDeferredBytesPerConnection, counted with the bytes of unfinished requests.
+   */
   private deferred: Deferred[] = [];
+  private deferredBytes = 0;
   private readTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private draining = false;
@@ -136,7 +141,12 @@ export class Connection<State> implements RequestContext<State> {
   cutOff(problem: string): void {
     this.decoder.discard();
     this.server.heldChanged(this, -this.heldCounted);
-    this.queue.push({ result: { trouble: problem } });
+    // Hang up where the first request not handed over yet stands: no reply to it or after it.
+    const first = this.deferred[0];
+    if (first) first.slot.result = { trouble: problem };
+    else this.queue.push({ result: { trouble: problem } });
+    this.deferred = [];
+    this.deferredBytes = 0;
     this.flush();
   }
 
@@ -145,8 +155,6 @@ export class Connection<State> implements RequestContext<State> {
     const arrivedAt = performance.now();
     this.server.touch(this);
     const events = this.decoder.push(chunk);
-    const held = this.decoder.heldBytes;
-    if (held !== this.heldCounted) this.server.heldChanged(this, held - this.heldCounted);
     for (const event of events) {
       if (event.kind === 'trouble') {
         this.queue.push({ result: { trouble: event.problem } });
@@ -154,13 +162,25 @@ export class Connection<State> implements RequestContext<State> {
       }
       const slot: Slot = {};
       this.queue.push(slot);
-      if (this.waiting >= LIMITS.maxWaitingPerConnection || this.deferred.length > 0) {
-        this.deferred.push({ slot, attributes: event.attributes, arrivedAt });
-      } else this.start(slot, event.attributes, arrivedAt);
+      if (this.waiting >= LIMITS.maxWaitingPerConnection || this.deferred.length > 0) this.defer(slot, event.attributes, arrivedAt);
+      else this.start(slot, event.attributes, arrivedAt);
     }
+    this.countHeld();
     this.armReadTimer();
     this.flush();
-    if (this.queue.length >= LIMITS.maxPipelinedRequests || this.deferred.length > 0) this.socket.pause();
+    if (this.queue.length >= LIMITS.maxPipelinedRequests || this.deferredBytes >= LIMITS.maxDeferredBytesPerConnection) this.socket.pause();
+  }
+
+  private defer(slot: Slot, attributes: PolicyAttributes, arrivedAt: number): void {
+    const kept = keptAttributes(attributes);
+    this.deferred.push({ slot, attributes: kept.attributes, arrivedAt, bytes: kept.bytes });
+    this.deferredBytes += kept.bytes;
+  }
+
+  /** Tell the server what this connection holds now: an unfinished request's bytes and deferred requests'. */
+  private countHeld(): void {
+    const held = this.decoder.heldBytes + this.deferredBytes;
+    if (held !== this.heldCounted) this.server.heldChanged(this, held - this.heldCounted);
   }
 
   /** Hand one request to the handler; its slot is filled now or when its promise settles. */
@@ -186,11 +206,14 @@ export class Connection<State> implements RequestContext<State> {
   private startDeferred(): void {
     let next = 0;
     while (next < this.deferred.length && this.waiting < LIMITS.maxWaitingPerConnection && !this.closing) {
-      const { slot, attributes, arrivedAt } = this.deferred[next] as Deferred;
+      const { slot, attributes, arrivedAt, bytes } = this.deferred[next] as Deferred;
       next++;
+      this.deferredBytes -= bytes;
       this.start(slot, attributes, arrivedAt);
     }
-    if (next > 0) this.deferred = this.deferred.slice(next);
+    if (next === 0) return;
+    this.deferred = this.deferred.slice(next);
+    this.countHeld();
   }
 
   private failed(error: unknown): HandlerResult {
@@ -211,6 +234,7 @@ export class Connection<State> implements RequestContext<State> {
         this.log.warn({ problem: head.result.trouble }, 'closing connection after a broken request, without reply');
         this.closing = true;
         this.deferred = [];
+        this.deferredBytes = 0;
         this.clearReadTimer();
         this.socket.end(() => this.socket.destroy());
         return;
@@ -225,7 +249,7 @@ export class Connection<State> implements RequestContext<State> {
     if (
       this.socket.isPaused() &&
       !this.closing &&
-      this.deferred.length === 0 &&
+      this.deferredBytes < LIMITS.maxDeferredBytesPerConnection &&
       this.queue.length < LIMITS.maxPipelinedRequests &&
       this.socket.writableLength < LIMITS.maxPendingReplyBytes
     ) {
@@ -266,6 +290,7 @@ export class Connection<State> implements RequestContext<State> {
   private onClose(): void {
     this.closing = true;
     this.deferred = [];
+    this.deferredBytes = 0;
     this.clearReadTimer();
     this.decoder.discard();
     if (this.heldCounted !== 0) this.server.heldChanged(this, -this.heldCounted);

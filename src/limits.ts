@@ -27,17 +27,24 @@ export const LIMITS = {
    */
   maxAttributesPerRequest: 128,
   /**
-   * Raw bytes held for requests begun but not finished (their empty line has not arrived), all
-   * connections together. One connection holds at most maxRequestBytes; Postfix's requests arrive
-   * whole and are never held. Past this, the connection holding the most is closed without reply.
+   * Raw bytes held for requests begun but not finished (their empty line has not arrived) and for
+   * requests waiting their connection's turn, all connections together. One connection holds at
+   * most maxRequestBytes + maxDeferredBytesPerConnection; Postfix's requests arrive whole, one at a
+   * time, and are never held. Past this, the connection holding the most is closed without reply.
    */
   maxHeldRequestBytesTotal: 8 * 1024 * 1024,
   /**
    * Requests of one connection waiting for DNS at once; further requests on that connection wait
-   * unread (reading pauses) until one is answered. Postfix sends one request at a time per
-   * connection (POSTFIX-FACTS 2), so only a pipelining peer ever waits here.
+   * their turn (maxDeferredBytesPerConnection) until one is answered. Postfix sends one request at
+   * a time per connection (POSTFIX-FACTS 2), so only a pipelining peer ever waits here.
    */
   maxWaitingPerConnection: 4,
+  /**
+   * Bytes of one connection's requests read past maxWaitingPerConnection and kept (as copies of
+   * their own lines) until their turn; reading pauses past it. Read, they are answered at their
+   * deadline from arrival even if their turn comes later; counted in maxHeldRequestBytesTotal.
+   */
+  maxDeferredBytesPerConnection: 64 * 1024,
   /**
    * Share of maxWaitingRequests a connection that already has a request waiting may still use;
    * the rest is kept for connections with none waiting (every Postfix connection), so many

@@ -60,6 +60,16 @@ class TextAttributes implements PolicyAttributes {
     return values;
   }
 
+  /** The same attributes over a copy of their own lines only (see keptAttributes). */
+  kept(): { attributes: TextAttributes; bytes: number } {
+    const { text, lines } = this;
+    const start = lines[0] as number;
+    const end = text.indexOf('\n', lines[lines.length - 1] as number) + 1;
+    // Through a Buffer: a new flat string, sharing nothing with the read's text.
+    const own = Buffer.from(text.slice(start, end), 'latin1').toString('latin1');
+    return { attributes: new TextAttributes(own, lines.map((offset) => offset - start)), bytes: own.length };
+  }
+
   *[Symbol.iterator](): IterableIterator<[string, string]> {
     const { text, lines } = this;
     for (let i = 0; i < lines.length; i += 2) {
@@ -68,6 +78,18 @@ class TextAttributes implements PolicyAttributes {
       yield [text.slice(start, equals), text.slice(equals + 1, lineEnd(text, text.indexOf('\n', equals)))];
     }
   }
+}
+
+/**
+ * The attributes of a request that is kept after its read (it waits for its connection's turn):
+ * its own lines copied out, since a view would keep the whole read's text alive. `bytes` is what
+ * it holds, counted by the server with the bytes of unfinished requests.
+ */
+export function keptAttributes(attributes: PolicyAttributes): { attributes: PolicyAttributes; bytes: number } {
+  if (attributes instanceof TextAttributes) return attributes.kept();
+  let bytes = 0;
+  for (const [name, value] of attributes) bytes += name.length + value.length + 2;
+  return { attributes, bytes };
 }
 
 /** A fixed list of attribute names, prepared once for pickAttributes. */

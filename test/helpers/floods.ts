@@ -15,15 +15,15 @@ export const BUDGET_MS = DNS_TIMEOUT_MS + LIMITS.dnsDeadlineMarginMs;
 
 export type Teardown = { teardown(fn: () => unknown): void };
 
-export function config(dnsPort: number, extra = ''): string {
-  return ['listen = 127.0.0.1:0', 'mode = strict', `dns_servers = 127.0.0.1:${dnsPort}`, `dns_timeout = ${DNS_TIMEOUT_MS / 1000}s`, 'dns_tries = 1', extra, ''].join('\n');
+export function config(dnsPort: number, extra = '', dnsTimeoutMs = DNS_TIMEOUT_MS): string {
+  return ['listen = 127.0.0.1:0', 'mode = strict', `dns_servers = 127.0.0.1:${dnsPort}`, `dns_timeout = ${dnsTimeoutMs}ms`, 'dns_tries = 1', extra, ''].join('\n');
 }
 
 /** The daemon against a zone that never answers, but for one good client. */
-export async function silentZoneDaemon(t: Teardown, extra = ''): Promise<RunningDaemon> {
+export async function silentZoneDaemon(t: Teardown, extra = '', dnsTimeoutMs = DNS_TIMEOUT_MS): Promise<RunningDaemon> {
   const dns = await startHostileDns({ forwardZone: ZONE, style: 'silent', good: { reverseName: reverseName(parseClientIp(GOOD)!), address: GOOD } });
   t.teardown(() => dns.stop());
-  const daemon = await startBundle(config(dns.port, extra));
+  const daemon = await startBundle(config(dns.port, extra, dnsTimeoutMs));
   t.teardown(() => daemon.stop());
   return daemon;
 }
