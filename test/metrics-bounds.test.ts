@@ -147,6 +147,8 @@ async function main(): Promise<void> {
     await t.rejects(get(port, '/metrics'), 'no answer to 127.0.0.1');
     await daemon.waitFor((l) => l.msg === 'metrics connection from a peer outside metrics_allow closed' && l.peer === '127.0.0.1');
     t.pass('logged with the peer');
+    t.match(await daemon.reload('listen = 127.0.0.1:0\nmetrics_listen = 127.0.0.1:0\nmetrics_allow = 192.0.2.0/24, 127.0.0.1\nmode = strict\n'), { msg: 'reloaded' });
+    t.equal((await get(port, '/healthz')).status, 200, 'a reload\'s metrics_allow applies to new connections at once');
 
     const allowed = await startBundle('listen = 127.0.0.1:0\nmetrics_listen = 127.0.0.1:0\nmode = strict\n');
     t.teardown(() => allowed.stop('SIGKILL'));
