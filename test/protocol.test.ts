@@ -1,6 +1,6 @@
 import t from 'tap';
 import { LIMITS } from '../src/limits.js';
-import { AttributeNames, PolicyDecoder, encodeReply, pickAttributes, type DecodeEvent } from '../src/protocol.js';
+import { AttributeNames, PolicyDecoder, encodeReply, keptAttributes, pickAttributes, type DecodeEvent } from '../src/protocol.js';
 
 const REQUEST =
   'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.5\n' +
@@ -195,6 +195,20 @@ t.test('trouble in a held request is found as its lines arrive, not at its end',
   const events = decoder.push(Buffer.from('address\n'));
   t.equal(events[0]?.kind, 'trouble');
   t.equal(decoder.heldBytes, 0);
+});
+
+t.test('a kept request holds a copy of its own lines only, with the same attributes', async (t) => {
+  const events = decodeAll([Buffer.from(REQUEST + REQUEST.replace('203.0.113.5', '192.0.2.9'))]);
+  for (const event of events) {
+    if (event.kind !== 'request') throw new Error('expected requests');
+    const kept = keptAttributes(event.attributes);
+    t.same(Object.fromEntries(kept.attributes), Object.fromEntries(event.attributes));
+    const own = event === events[1] ? REQUEST.length - ('203.0.113.5'.length - '192.0.2.9'.length) : REQUEST.length;
+    t.equal(kept.bytes, own - 1, 'its own lines, without the empty line');
+  }
+  const utf8 = decodeAll([Buffer.from('request=smtpd_access_policy\nhelo_name=bücher.example\n\n')])[0];
+  if (utf8?.kind !== 'request') throw new Error('expected a request');
+  t.equal(keptAttributes(utf8.attributes).attributes.get('helo_name'), 'bücher.example', 'the byte path too');
 });
 
 t.test('replies are LF-only and refuse line breaks', async (t) => {
