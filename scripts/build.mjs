@@ -1,11 +1,13 @@
 // Bundle src/main.ts into one file that runs with plain `node` and no node_modules (SPEC).
+// Usage: node scripts/build.mjs [OUTDIR] (default dist/; test/distro.test.ts builds elsewhere on the floor's node).
 // The file is replaced atomically (write, then rename), so a daemon or test starting while a
 // build runs never reads half a bundle.
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const outfile = 'dist/fcrdns-policyd.js';
+const outDir = process.argv[2] ?? 'dist';
+const outfile = `${outDir}/fcrdns-policyd.js`;
 
 const result = await build({
   entryPoints: ['src/main.ts'],
@@ -27,9 +29,9 @@ const result = await build({
   minifySyntax: true,
   logLevel: 'warning',
 });
-mkdirSync('dist', { recursive: true });
+mkdirSync(outDir, { recursive: true });
 // The package is "type": "module"; the bundle beside this file is CommonJS.
-writeFileSync('dist/package.json', `${JSON.stringify({ type: 'commonjs' })}\n`);
+writeFileSync(`${outDir}/package.json`, `${JSON.stringify({ type: 'commonjs' })}\n`);
 for (const file of result.outputFiles) {
   const temporary = `${file.path}.${process.pid}.tmp`;
   writeFileSync(temporary, file.contents, { mode: 0o755 });

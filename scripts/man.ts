@@ -108,7 +108,7 @@ export function confPage(date = pageDate()): string {
 }
 
 /** The synopsis of the log commands' common part: files, the time window, the list length. */
-const LOG_OPTIONS = ['.RI [ FILE ...]', '.RB [ \\-\\-since', '.IR WHEN ]', '.RB [ \\-\\-until', '.IR WHEN ]', '.RB [ \\-\\-top', '.IR N ]'];
+const LOG_OPTIONS = ['.RI [ FILE ...]', '.RB [ \\-\\-since', '.IR WHEN ]', '.RB [ \\-\\-until', '.IR WHEN ]', '.RB [ \\-\\-top', '.IR N ]', '.RB [ \\-\\-tag', '.IR NAME ]'];
 
 export function commandPage(date = pageDate()): string {
   const lines = [
@@ -141,6 +141,12 @@ export function commandPage(date = pageDate()): string {
     '.I NEW.conf',
     ...LOG_OPTIONS,
     '.RB [ \\-\\-json ]',
+    '.br',
+    '.B fcrdns\\-policyd query',
+    '.RB [ \\-\\-config',
+    '.IR FILE ]',
+    '.BI client_address= IP',
+    '.RI [ NAME = VALUE ...]',
     '.br',
     '.B fcrdns\\-policyd',
     '.BR \\-\\-version " | " \\-\\-help',
@@ -181,6 +187,15 @@ export function commandPage(date = pageDate()): string {
     'Re\\-decide every logged request under',
     '.I NEW.conf',
     'without any DNS query, and show what would change.',
+    '.TP',
+    '.B query',
+    'Send one policy request to the running daemon, at the listen address of the configuration,',
+    'the way Postfix does (request, protocol_state=RCPT and the given',
+    '.IR NAME = VALUE',
+    'attributes), and print its answer',
+    '.RB ( action=... ).',
+    'For a first request, scripts and health checks: no netcat needed, unix sockets work too.',
+    'Exit 0 answered, 69 no answer (not running, refused, or closed without a reply), 75 timeout.',
     '.SH OPTIONS',
     '.TP',
     '.BR \\-c ", " \\-\\-config " " \\fIFILE\\fR',
@@ -203,6 +218,11 @@ export function commandPage(date = pageDate()): string {
     '.TP',
     '.B \\-\\-ascii',
     '(report) Draw the chart in plain ASCII.',
+    '.TP',
+    '.BI \\-\\-tag " NAME"',
+    '(report, replay) The syslog tag of the daemon\\(aqs lines in syslog or journal output; default',
+    '.BR fcrdns\\-policyd .',
+    'Lines with another tag are counted apart and never read as decisions.',
     '.TP',
     '.BR \\-V ", " \\-\\-version',
     'Print the version.',

@@ -16,6 +16,7 @@ import { hostnameProblem, normaliseName } from './iprev.js';
 import { createLogger, flushLogger, logAlways } from './log.js';
 import { unfinishedFileProblem } from './reload.js';
 import { runReplay, runReport } from './log-commands.js';
+import { runQuery } from './query.js';
 
 declare const FCRDNS_VERSION: string | undefined;
 export const VERSION = typeof FCRDNS_VERSION === 'string' ? FCRDNS_VERSION : '0.0.0-dev';
@@ -35,6 +36,9 @@ const USAGE = `Usage:
   fcrdns-policyd replay --config NEW.conf [FILE...] [--since WHEN] [--until WHEN] [--top N] [--tag NAME] [--json]
                                             what NEW.conf would have answered to the logged
                                             requests, without any DNS query
+  fcrdns-policyd query [--config FILE] client_address=IP [NAME=VALUE...]
+                                            send one policy request to the running daemon
+                                            (at the config's listen address) and print its answer
   fcrdns-policyd --version | --help
 
 Without --config, ${DEFAULT_CONFIG_PATH} is read if it exists, else built-in defaults apply.
@@ -236,6 +240,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
       }
       return runCheck(rest, config, { helo: values.helo, json: values.json === true }, io);
     }
+    case 'query':
+      return runQuery(config.listen, rest, io);
     case 'report':
     case 'replay': {
       const options = { files: rest, since: values.since, until: values.until, top: values.top, tag: values.tag, json: values.json === true, ascii: values.ascii === true };

@@ -126,20 +126,45 @@ export interface DnsSettings {
 /**
  * The real resolver: node:dns' c-ares Resolver, non-blocking (never dns.lookup, which
  * occupies a libuv threadpool thread per query).
+ *
+ * The c-ares channel is replaced every LIMITS.resolverChannelQueries queries or
+ * LIMITS.resolverChannelMs, whichever comes first. c-ares 1.31+ keeps a query cache of its own
+ * (answers held up to their TTL, at most an hour) unless the program turns it off; upstream
+ * Node's build does not cache, but Debian 13's nodejs (system c-ares 1.34.5) does, and Node
+ * offers no option to turn it off. That cache holds every answer off the V8 heap: a hostile
+ * reverse zone's 64 KB answers took the daemon to ~395 MB RSS on Debian 13 against ~130 MB
+ * upstream (test/distro-node.test.ts runs test/hostile-zone.test.ts on that build), and it would
+ * serve answers past ptr_ttl and negative_ttl. A channel that lives briefly bounds both; the
+ * daemon's own cache (src/cache.ts) is the only cache that decides. Queries already sent finish
+ * on their old channel, which node frees once it is unreferenced.
  */
-export function createSystemResolver(settings: DnsSettings): DnsResolver {
-  const resolver = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
-  if (settings.servers.length > 0) resolver.setServers([...settings.servers]);
+export function createSystemResolver(settings: DnsSettings, now: () => number = Date.now): DnsResolver {
+  const newChannel = (): InstanceType<typeof Resolver> => {
+    const channel = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
+    if (settings.servers.length > 0) channel.setServers([...settings.servers]);
+    return channel;
+  };
+  let channel = newChannel();
+  let channelQueries = 0;
+  let channelBorn = now();
+  const current = (): InstanceType<typeof Resolver> => {
+    if (++channelQueries > LIMITS.resolverChannelQueries || now() - channelBorn > LIMITS.resolverChannelMs) {
+      channel = newChannel();
+      channelQueries = 1;
+      channelBorn = now();
+    }
+    return channel;
+  };
   const promisify =
     <T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void) =>
     () =>
       new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value))));
   return {
-    resolvePtr: (name) => promisify<string[]>((done) => resolver.resolvePtr(name, done))(),
+    resolvePtr: (name) => promisify<string[]>((done) => current().resolvePtr(name, done))(),
     resolve4: (name) =>
-      promisify<Array<{ address: string; ttl: number }>>((done) => resolver.resolve4(name, { ttl: true }, done))(),
+      promisify<Array<{ address: string; ttl: number }>>((done) => current().resolve4(name, { ttl: true }, done))(),
     resolve6: (name) =>
-      promisify<Array<{ address: string; ttl: number }>>((done) => resolver.resolve6(name, { ttl: true }, done))(),
+      promisify<Array<{ address: string; ttl: number }>>((done) => current().resolve6(name, { ttl: true }, done))(),
   };
 }
 

@@ -108,6 +108,13 @@ export const LIMITS = {
   maxDecisionLineBytes: 4_096,
   /** Request fields of a line that would pass maxDecisionLineBytes are cut to this. */
   maxCutRequestFieldChars: 40,
+  /**
+   * A c-ares channel serves at most this many queries or this long before a new one replaces it,
+   * so c-ares' own query cache (on in Debian 13's system c-ares, src/dns.ts) holds at most a few
+   * hundred answers (~13 MB of 64 KB hostile answers) and none for longer than a minute.
+   */
+  resolverChannelQueries: 32,
+  resolverChannelMs: 60_000,
   /** Extra time allowed on top of dns_timeout × dns_tries before a lookup is declared timed out. */
   dnsDeadlineMarginMs: 250,
   /** Longest reply_hint accepted (the whole reply must stay well under Postfix's line limits). */

@@ -1,10 +1,10 @@
 /**
  * The deployment kit: the example config cannot drift from the code's defaults, the systemd
- * unit verifies and is hardened, and what the Docker image relies on (the bundle alone, with no
- * node_modules, and its HEALTHCHECK script) works. No Docker engine runs here.
+ * unit verifies and is hardened, and the bundle alone (no node_modules) answers, also to the
+ * image's HEALTHCHECK command. The image itself is built and run by test/container.test.ts.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,28 +83,24 @@ t.test('systemd unit: verifies, reloads with SIGHUP, restarts, and is hardened',
 t.test('every launcher starts node with the same heap flags', async (t) => {
   const unit = /^ExecStart=\/usr\/bin\/node ((?:--\S+ )+)\S+fcrdns-policyd\.js/m.exec(read('systemd/fcrdns-policyd.service'))?.[1]?.trim();
   t.match(unit, /--max-old-space-size=\d+/);
-  const docker = /^ENTRYPOINT \["node", (.*), "\/usr\/local\/lib\/fcrdns-policyd\/fcrdns-policyd\.js"\]$/m
-    .exec(read('Dockerfile'))?.[1]
-    ?.split(', ')
-    .map((flag) => JSON.parse(flag) as string)
-    .join(' ');
-  t.equal(docker, unit, 'Dockerfile ENTRYPOINT');
+  // The image runs the package's launcher, which reads the same flags from the unit (scripts/package-deb.ts).
+  t.match(read('Dockerfile'), /^ENTRYPOINT \["\/usr\/sbin\/fcrdns-policyd"\]$/m, 'Dockerfile ENTRYPOINT: the launcher');
   const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
   t.match(start, `node ${unit} dist/fcrdns-policyd.js`, 'npm start');
 });
 
-t.test('Dockerfile: multi-stage, only the bundle, non-root, health-checked', async (t) => {
+t.test('Dockerfile: the Debian package on a Debian base, non-root, health-checked (built and run by test/container.test.ts)', async (t) => {
   const dockerfile = read('Dockerfile');
-  t.equal([...dockerfile.matchAll(/^FROM /gm)].length, 2, 'two stages');
-  t.match(dockerfile, /RUN npm ci/);
-  t.match(dockerfile, /RUN npm run build/);
-  t.match(dockerfile, /COPY --from=build \/src\/dist\/fcrdns-policyd\.js /);
-  t.notMatch(dockerfile.split(/^FROM /m)[2] ?? '', /node_modules/, 'the runtime stage has no node_modules');
-  t.match(dockerfile, /^USER node$/m);
+  t.match(dockerfile, /^ARG BASE=debian:\S+-slim$/m, 'the base is an ARG');
+  t.equal([...dockerfile.matchAll(/^FROM /gm)].length, 1, 'one stage: nothing is built in the image');
+  t.match(dockerfile, /apt-get install -y --no-install-recommends "\$deb"/);
+  t.notMatch(dockerfile.replace(/^#.*$/gm, ''), /\bnpm\b/, 'no npm registry needed');
+  t.match(dockerfile, /^USER nobody$/m);
   t.match(dockerfile, /^EXPOSE 10040$/m);
-  t.match(dockerfile, /HEALTHCHECK .*\n\s+CMD \["node", "\/usr\/local\/lib\/fcrdns-policyd\/healthcheck\.mjs"\]/);
+  t.match(dockerfile, /HEALTHCHECK .*\n\s+CMD \["\/usr\/sbin\/fcrdns-policyd", "query", /);
+  t.match(read('.dockerignore'), /^!dist\/fcrdns-policyd_\*_all\.deb$/m, 'the build context holds the package');
   for (const match of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-    for (const source of (match[1] ?? '').split(' ')) t.ok(existsSync(join(root, source)), `COPY source ${source} exists`);
+    for (const source of (match[1] ?? '').split(' ').filter((path) => !path.includes('*'))) t.ok(existsSync(join(root, source)), `COPY source ${source} exists`);
   }
 });
 
@@ -127,16 +123,16 @@ if (missing) {
     // Same start-up as the image: the copied bundle with a config file, answering a real request.
     const daemon = await startBundle('listen = 127.0.0.1:0\n', [], alone);
     t.teardown(() => daemon.stop());
-    const health = await run(process.execPath, [join(root, 'deploy/docker/healthcheck.mjs')], {
-      env: { ...process.env, FCRDNS_HEALTH_PORT: String(daemon.port) },
-    });
-    t.equal(health.stdout, 'action=DUNNO\n', 'the HEALTHCHECK script gets a real answer');
-    const unhealthy = await run(process.execPath, [join(root, 'deploy/docker/healthcheck.mjs')], {
-      env: { ...process.env, FCRDNS_HEALTH_PORT: '1' },
-    }).then(
+    const liveConfig = join(dir, 'live.conf');
+    writeFileSync(liveConfig, `listen = 127.0.0.1:${daemon.port}\n`);
+    const health = await run(process.execPath, [alone, 'query', 'client_address=127.0.0.1', '--config', liveConfig], { cwd: dir });
+    t.equal(health.stdout, 'action=DUNNO\n', 'the HEALTHCHECK command (query) gets a real answer');
+    const deadConfig = join(dir, 'dead.conf');
+    writeFileSync(deadConfig, 'listen = 127.0.0.1:1\n');
+    const unhealthy = await run(process.execPath, [alone, 'query', 'client_address=127.0.0.1', '--config', deadConfig], { cwd: dir }).then(
       () => 0,
       (error: { code?: number }) => error.code ?? -1,
     );
-    t.equal(unhealthy, 1, 'and reports a dead daemon as unhealthy');
+    t.equal(unhealthy, 69, 'and reports a dead daemon as unhealthy (EX_UNAVAILABLE)');
   });
 }

@@ -7,9 +7,20 @@
  */
 import t from 'tap';
 import { whenAvailable } from './helpers/requirements.js';
-import { bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
+import { execFileSync } from 'node:child_process';
+import { BUNDLE_NODE, bundleMissing, startBundle, type RunningDaemon } from './helpers/bundle.js';
 import { freePort, knotMissing, startKnot, startSilentDns, type Knot, type ZoneSpec } from './helpers/knot.js';
 import { PolicyClient } from './helpers/policy-client.js';
+
+/**
+ * The c-ares the daemon's node runs on. Before 1.20 (Debian 12's system c-ares 1.18.1) c-ares
+ * refuses a whole PTR answer that holds a name with bytes outside what a hostname may contain
+ * (EBADRESP): the daemon then sees a malformed answer, which is temporary (README, "Where the
+ * Node builds differ"). From 1.20 on the answer parses and the odd name is ignored.
+ */
+const CARES = execFileSync(BUNDLE_NODE, ['-p', 'process.versions.ares'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }).trim();
+const [caresMajor = 0, caresMinor = 0] = CARES.split('.').map(Number);
+const CARES_REJECTS_ODD_PTR = caresMajor === 1 && caresMinor < 20;
 
 const MANY_PTR = Array.from({ length: 120 }, (_, i) => `70 PTR many-ptr-name-${String(i).padStart(3, '0')}.example.com.`);
 const MANY_PTR_A = Array.from({ length: 120 }, (_, i) => `many-ptr-name-${String(i).padStart(3, '0')} A 192.0.2.70`);
@@ -104,9 +115,14 @@ async function main(): Promise<void> {
     t.match(loop.reply, /^(450 4\.7\.25|550 5\.7\.25) cannot find your hostname, \[192\.0\.2\.72\]$/);
     t.ok(loop.ms < BOUND_MS);
     const odd = await timed(client, '192.0.2.73');
-    t.equal(odd.reply, reject('192.0.2.73'), 'a name that is not a hostname is no name');
     const line = await daemon.waitFor((l) => l.msg === 'decision' && l.client_address === '192.0.2.73');
-    t.match(line, { result: 'no_ptr', ptr: { ignored: [{ reason: 'invalid hostname' }] } });
+    if (CARES_REJECTS_ODD_PTR) {
+      t.equal(odd.reply, defer('192.0.2.73'), `c-ares ${CARES}: the whole answer is malformed, so temporary`);
+      t.match(line, { result: 'temperror', ptr: { outcome: 'temporary', code: 'EBADRESP' } });
+    } else {
+      t.equal(odd.reply, reject('192.0.2.73'), 'a name that is not a hostname is no name');
+      t.match(line, { result: 'no_ptr', ptr: { ignored: [{ reason: 'invalid hostname' }] } });
+    }
     t.equal(await client.ask({ client_address: '192.0.2.10' }), 'DUNNO');
   });
 

@@ -19,7 +19,11 @@ import { hasCommand, whenAvailable } from './helpers/requirements.js';
 
 const CLIENTS = 5000;
 const CONNECTIONS = 40;
-const RSS_BUDGET_MB = 150;
+/**
+ * The unit's budget on upstream Node and Debian 12's; test/distro-node.test.ts sets 165 for
+ * Debian 13's node, whose shared libraries (ICU 76, OpenSSL 3.5) start ~10 MB larger (README).
+ */
+const RSS_BUDGET_MB = Number(process.env.FCRDNS_RSS_BUDGET_MB || 150);
 const GOOD = '2001:db8:bad:1::25';
 const ZONE = 'hostile.example';
 

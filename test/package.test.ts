@@ -71,7 +71,7 @@ await whenAvailable(missing('dpkg-deb', 'lintian', 'unshare') ?? bundleMissing()
     const info = await run('dpkg-deb', ['-f', deb]);
     t.match(info.stdout, /^Package: fcrdns-policyd$/m);
     t.match(info.stdout, /^Architecture: all$/m);
-    t.match(info.stdout, /^Depends: nodejs \(>= 20\)$/m);
+    t.match(info.stdout, /^Depends: nodejs \(>= 18\.19\)$/m);
     t.equal((await run('dpkg-deb', ['-I', deb, 'conffiles'])).stdout, '/etc/fcrdns-policyd/fcrdns-policyd.conf\n', 'the config is a conffile');
   });
 

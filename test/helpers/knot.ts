@@ -58,6 +58,8 @@ export interface KnotOptions {
   address?: string;
   /** Port (default: a free one). Port 53 is for resolvers that cannot take a port (resolv.conf). */
   port?: number;
+  /** A network namespace to run in (/proc/PID/ns/net): Knot then serves only that namespace's loopback. */
+  netns?: string;
 }
 
 export async function startKnot(zones: Record<string, ZoneSpec>, options: KnotOptions = {}): Promise<Knot> {
@@ -112,7 +114,8 @@ export async function startKnot(zones: Record<string, ZoneSpec>, options: KnotOp
       '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawn(KNOTD, ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const inNamespace = (command: string, args: string[]): [string, string[]] => (options.netns ? ['nsenter', [`--net=${options.netns}`, command, ...args]] : [command, args]);
+  const child: ChildProcess = spawn(...inNamespace(KNOTD, ['-c', join(dir, 'knot.conf')]), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const knotc = (...args: string[]) => run(KNOTC, ['-s', socketPath, ...args], { timeout: 5000 });
@@ -122,7 +125,8 @@ export async function startKnot(zones: Record<string, ZoneSpec>, options: KnotOp
     if (child.exitCode !== null) throw new Error(`knotd exited: ${stderr}`);
     try {
       await knotc('status');
-      await new Promise<void>((resolve, reject) => {
+      if (options.netns) await run(...inNamespace('bash', ['-c', `exec 3<>/dev/tcp/${address}/${port}`]), { timeout: 5000 });
+      else await new Promise<void>((resolve, reject) => {
         const socket = net.connect(port, address, () => {
           socket.destroy();
           resolve();
