@@ -1,6 +1,10 @@
 /**
  * A bounded, TTL-aware cache of DNS outcomes in front of IprevDns. Concurrent misses for one
  * key share one query, and every outcome carries its own TTL.
+ *
+ * lru-cache bounds the entries and bytes; the expiry is this module's own, on its injectable
+ * clock: lru-cache 10 (the line whose engines include the Node 18 floor) reads
+ * performance.now() itself, and only 11 (Node 20+) takes another clock.
  */
 import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
@@ -26,30 +30,36 @@ export interface CacheStats {
 
 type Outcome = PtrOutcome | AddressOutcome;
 
+/** An outcome and when it stops being an answer, on the cache's clock. */
+interface Entry {
+  readonly outcome: Outcome;
+  readonly expiresAt: number;
+}
+
 /** A clock in milliseconds; injectable so TTL tests advance time instead of sleeping. */
 export interface Clock {
   now(): number;
 }
 
-/** lru-cache treats a TTL of 0 as "forever": a record with TTL 0 is kept 1 ms instead. */
+/** A record with TTL 0 is kept 1 ms: answers the request that asked, and no other. */
 const MIN_TTL_MS = 1;
 
 /** Cache keys: the record type, a space, the name (load() and ttlFor() read them back). */
 const ptrKey = (name: string): string => `ptr ${name}`;
 const addressKey = (name: string, family: 4 | 6): string => `${family === 4 ? 'a' : 'aaaa'} ${name}`;
 
-/** Fixed cost of an entry: the outcome object, lru-cache's slots, the key's string header. */
-const ENTRY_OVERHEAD_BYTES = 160;
+/** Fixed cost of an entry: the entry and outcome objects, lru-cache's slots, the key's string header. */
+const ENTRY_OVERHEAD_BYTES = 184;
 
 /** Roughly what an entry holds in the heap (one-byte strings: a character is a byte). */
-function approximateBytes(outcome: Outcome, key: string): number {
+function approximateBytes({ outcome }: Entry, key: string): number {
   let bytes = ENTRY_OVERHEAD_BYTES + key.length;
   if (outcome.kind === 'answer') for (const record of outcome.records) bytes += 24 + record.length;
   return bytes;
 }
 
 export class LookupCache {
-  private readonly cache: LRUCache<string, Outcome, undefined>;
+  private readonly cache: LRUCache<string, Entry, undefined>;
   /**
    * Queries in flight, by key: a miss joins the one already asked. lru-cache's fetch() does the
    * same with an AbortController, listeners and a background-fetch record per miss, which were
@@ -66,9 +76,8 @@ export class LookupCache {
     clock?: Clock,
     readonly stats: CacheStats = { hits: 0, misses: 0, inflightJoins: 0 },
   ) {
-    // lru-cache's own default clock is performance.now() too.
     this.clock = clock ?? performance;
-    this.cache = new LRUCache<string, Outcome, undefined>({
+    this.cache = new LRUCache<string, Entry, undefined>({
       max: settings.size,
       // Bytes as well as entries: an entry is ~400 bytes on average (LIMITS.heapBytesPerCacheEntry,
       // what the heap check at start-up budgets), but a hostile zone's PTR answer of fifty
@@ -76,9 +85,16 @@ export class LookupCache {
       // growing the heap past what the unit's --max-old-space-size allows.
       maxSize: settings.size * LIMITS.heapBytesPerCacheEntry,
       sizeCalculation: approximateBytes,
-      // An injected clock is read on every access (lru-cache otherwise caches "now" for 1 ms).
-      ...(clock ? { perf: clock, ttlResolution: 0 } : {}),
     });
+  }
+
+  /** The outcome kept for a key while it is fresh; an expired one is dropped. */
+  private fresh(key: string): Outcome | undefined {
+    const entry = this.cache.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > this.clock.now()) return entry.outcome;
+    this.cache.delete(key);
+    return undefined;
   }
 
   get size(): number {
@@ -100,7 +116,7 @@ export class LookupCache {
   forRequest(): { dns: IprevDns; allCached: () => boolean } {
     let everyLookupCached = true;
     const get = (key: string): Promise<Outcome> => {
-      const cached = this.cache.get(key);
+      const cached = this.fresh(key);
       if (cached !== undefined) {
         this.stats.hits++;
         return Promise.resolve(cached);
@@ -132,7 +148,7 @@ export class LookupCache {
   known(): { answers: KnownAnswers; commit: () => number; expiresAt: () => number } {
     const keys: string[] = [];
     const get = (key: string): Outcome | undefined => {
-      const outcome = this.cache.get(key);
+      const outcome = this.fresh(key);
       if (outcome !== undefined) keys.push(key);
       return outcome;
     };
@@ -145,10 +161,7 @@ export class LookupCache {
         this.stats.hits += keys.length;
         return keys.length;
       },
-      expiresAt: () => {
-        const now = this.clock.now();
-        return keys.reduce((first, key) => Math.min(first, now + this.cache.getRemainingTTL(key)), Number.POSITIVE_INFINITY);
-      },
+      expiresAt: () => keys.reduce((first, key) => Math.min(first, this.cache.peek(key)?.expiresAt ?? Number.NEGATIVE_INFINITY), Number.POSITIVE_INFINITY),
     };
   }
 
@@ -171,7 +184,7 @@ export class LookupCache {
     const settle = (outcome: Outcome): Outcome => {
       if (this.clears !== generation) return outcome;
       this.inflight.delete(key);
-      this.cache.set(key, outcome, { ttl: this.ttlFor(key, outcome) });
+      this.cache.set(key, { outcome, expiresAt: this.clock.now() + this.ttlFor(key, outcome) });
       return outcome;
     };
     // Upstream outcomes are values; a throw would be a bug, and is a temporary failure here.

@@ -8,6 +8,7 @@
  * smtpd_policy_service_max_idle / max_ttl, POSTFIX-FACTS 2).
  */
 import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
 import type { Clock } from './cache.js';
 import type { Config } from './config.js';
 import { LIMITS } from './limits.js';
@@ -28,14 +29,25 @@ export interface MessageVerdict {
 }
 
 export class MessageMemory {
-  private readonly ended: LRUCache<string, MessageVerdict>;
+  /** By instance, with when it is forgotten (the expiry is ours, on the injectable clock, as in cache.ts). */
+  private readonly ended: LRUCache<string, { message: MessageVerdict; expiresAt: number }>;
+  private readonly clock: Clock;
 
   constructor(clock?: Clock) {
-    this.ended = new LRUCache<string, MessageVerdict>({
-      max: LIMITS.instanceCacheSize,
-      ttl: LIMITS.instanceTtlMs,
-      ...(clock ? { perf: clock } : {}),
-    });
+    this.clock = clock ?? performance;
+    this.ended = new LRUCache<string, { message: MessageVerdict; expiresAt: number }>({ max: LIMITS.instanceCacheSize });
+  }
+
+  private keep(message: MessageVerdict): void {
+    this.ended.set(message.instance, { message, expiresAt: this.clock.now() + LIMITS.instanceTtlMs });
+  }
+
+  private endedMessage(instance: string): MessageVerdict | undefined {
+    const entry = this.ended.get(instance);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > this.clock.now()) return entry.message;
+    this.ended.delete(instance);
+    return undefined;
   }
 
   /** The verdict already given to this message (instance) from this client, if any. */
@@ -46,7 +58,7 @@ export class MessageMemory {
     const open = connection.state;
     if (open !== undefined && open.instance === instance && open.clientText === clientText && open.config === config) return open.verdict;
     if (this.ended.size === 0) return undefined;
-    const ended = this.ended.get(instance);
+    const ended = this.endedMessage(instance);
     if (ended === undefined || ended.clientText !== clientText || ended.config !== config) return undefined;
     // The message goes on on this connection now.
     connection.state = ended;
@@ -59,13 +71,13 @@ export class MessageMemory {
     const message: MessageVerdict = { instance: detachedCopy(request.instance), clientText: request.client.text, verdict, config };
     connection.state = message;
     // Answered after the connection ended (its DNS took a while): keep it for the reconnect.
-    if (connection.ended) this.ended.set(message.instance, message);
+    if (connection.ended) this.keep(message);
   }
 
   /** A connection ended: its current message, if judged under `config`, waits for a reconnect. */
   connectionEnded(connection: RequestContext<MessageVerdict>, config: Config): void {
     const message = connection.state;
-    if (message !== undefined && message.config === config) this.ended.set(message.instance, message);
+    if (message !== undefined && message.config === config) this.keep(message);
   }
 
   /** Forget every ended connection's message (a reload). */

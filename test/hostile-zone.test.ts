@@ -20,7 +20,7 @@ import { hasCommand, whenAvailable } from './helpers/requirements.js';
 const CLIENTS = 5000;
 const CONNECTIONS = 40;
 /**
- * The unit's budget on upstream Node and Debian 12's; test/distro-node.test.ts sets 165 for
+ * The unit's budget on upstream Node and Debian 12's; test/distro-node-*.test.ts sets 165 for
  * Debian 13's node, whose shared libraries (ICU 76, OpenSSL 3.5) start ~10 MB larger (README).
  */
 const RSS_BUDGET_MB = Number(process.env.FCRDNS_RSS_BUDGET_MB || 150);

@@ -148,7 +148,7 @@ await whenAvailable(missing('dpkg-deb', 'lintian', 'unshare') ?? bundleMissing()
       mkdirSync(join(work, 'etc', 'fcrdns-policyd'), { recursive: true });
       const packagedConfig = readFileSync(join(work, 'pkg', 'etc', 'fcrdns-policyd', 'fcrdns-policyd.conf'), 'utf8');
       writeFileSync(join(work, 'etc', 'fcrdns-policyd', 'fcrdns-policyd.conf'), `${packagedConfig}\nlisten = 127.0.0.1:${port}\n`);
-      const unit = readFileSync(join(work, 'pkg', 'lib', 'systemd', 'system', 'fcrdns-policyd.service'), 'utf8');
+      const unit = readFileSync(join(work, 'pkg', 'usr', 'lib', 'systemd', 'system', 'fcrdns-policyd.service'), 'utf8');
       t.equal(unit, packagedUnit(readFileSync(join(root, 'systemd', 'fcrdns-policyd.service'), 'utf8')));
       t.match(unit, /^ExecStart=\/usr\/sbin\/fcrdns-policyd --config \/etc\/fcrdns-policyd\/fcrdns-policyd\.conf$/m);
       const systemd = await bootPrivateSystemd(unit, [

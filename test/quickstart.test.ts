@@ -21,9 +21,11 @@ t.test('README opens with the two quick-start commands', async (t) => {
   t.ok(readme.indexOf('npm ci && npm start') < readme.indexOf('## Wiring'), 'quick start comes first');
 });
 
-const oneLiner = /^printf 'request=smtpd_access_policy.*\| nc -N 127\.0\.0\.1 10040$/m.exec(readme)?.[0];
+// The README's two ways to send the first request: the program's own client, and bash alone.
+const oneLiner = /^node dist\/fcrdns-policyd\.js query client_address=.*$/m.exec(readme)?.[0];
 const answer = /^action=.*$/m.exec(readme.slice(readme.indexOf(oneLiner ?? '\u0000')))?.[0];
-const missing = ['unshare', 'nsenter', 'ip', 'nc'].filter((name) => !hasCommand(name));
+const bashLiner = /^bash -c 'exec 3<>\/dev\/tcp\/127\.0\.0\.1\/10040; .*'$/m.exec(readme)?.[0];
+const missing = ['unshare', 'nsenter', 'ip', 'bash'].filter((name) => !hasCommand(name));
 const privileged = missing.length === 0 && (() => {
   try {
     execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
@@ -33,8 +35,8 @@ const privileged = missing.length === 0 && (() => {
   }
 })();
 
-if (!oneLiner || !answer) {
-  t.fail('README must show a printf … | nc -N 127.0.0.1 10040 example followed by its action= answer');
+if (!oneLiner || !answer || !bashLiner) {
+  t.fail('README must show a `node dist/fcrdns-policyd.js query client_address=…` line followed by its action= answer, and a bash /dev/tcp line');
 } else if (missing.length > 0 || !privileged || existsSync('/etc/fcrdns-policyd/fcrdns-policyd.conf')) {
   const why =
     missing.length > 0
@@ -75,11 +77,9 @@ if (!oneLiner || !answer) {
     t.match(output, /"listen":"127\.0\.0\.1:10040"/);
     t.match(output, /"source":"\(built-in defaults\)"/);
     // The daemon is the child of unshare's sh (exec'd by npm); enter its network namespace.
-    const reply = execFileSync('nsenter', ['-t', String(daemon.pid), '-n', '--', 'sh', '-c', oneLiner], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    t.equal(reply.split('\n')[0], answer, 'the answer shown in the README');
-    t.equal(reply, `${answer}\n\n`, 'reply ends with an empty line, LF only');
+    const inNamespace = (line: string) =>
+      execFileSync('nsenter', ['-t', String(daemon.pid), '-n', '--', 'sh', '-c', line], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    t.equal(inNamespace(oneLiner), `${answer}\n`, 'query prints the answer shown in the README');
+    t.equal(inNamespace(bashLiner), `${answer}\n`, 'and so does the bash /dev/tcp line');
   });
 }

@@ -10,7 +10,7 @@ export const BUNDLE = resolve(fileURLToPath(new URL('.', import.meta.url)), '../
 
 /**
  * The node that runs the bundle: this process's own, or FCRDNS_TEST_NODE (a distribution's build,
- * test/helpers/distro-node.ts; test/distro-node.test.ts runs the shipped-bundle tests with it).
+ * test/helpers/distro-node.ts; test/distro-node-*.test.ts runs the shipped-bundle tests with it).
  */
 export const BUNDLE_NODE = process.env.FCRDNS_TEST_NODE || process.execPath;
 

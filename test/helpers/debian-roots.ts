@@ -23,7 +23,7 @@ import { hasCommand } from './requirements.js';
 export type Release = 'bookworm' | 'trixie';
 export type RootKind = Release | `${Release}-lintian`;
 export const RELEASES: readonly Release[] = ['bookworm', 'trixie'];
-export const ALL_ROOTS: readonly RootKind[] = ['bookworm', 'trixie', 'bookworm-lintian', 'trixie-lintian'];
+export const ALL_ROOTS: readonly RootKind[] = ['bookworm', 'trixie', 'trixie-lintian'];
 
 /** What each release ships (checked against the roots by test/distro.test.ts). */
 export const RELEASE_NAMES: Record<Release, string> = { bookworm: 'Debian 12', trixie: 'Debian 13' };

@@ -1,7 +1,7 @@
 /**
  * The distributions' own Node.js builds, to run the shipped bundle on: Debian 12's nodejs 18.20
  * and Debian 13's 20.19 link the system c-ares, libuv, OpenSSL and ICU, which behave differently
- * from the upstream build this machine runs (test/distro-node.test.ts says where).
+ * from the upstream build this machine runs (test/distro-node-*.test.ts says where).
  *
  * `distroNode(release)` returns the path of an executable that acts as `node`: it enters a
  * private mount namespace, binds /tmp and the checkout into the release's root (so the bundle,

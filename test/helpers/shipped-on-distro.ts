@@ -1,4 +1,5 @@
 /**
+ * (test/distro-node-bookworm.test.ts and test/distro-node-trixie.test.ts call this.)
  * The shipped-bundle tests once more on the distributions' own Node builds: Debian 12's nodejs
  * 18.20 (the runtime floor, system c-ares 1.18 and libuv 1.44) and Debian 13's 20.19 (system
  * c-ares 1.34, libuv 1.50, OpenSSL 3.5). They start dist/fcrdns-policyd.js with FCRDNS_TEST_NODE
@@ -11,14 +12,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { bundleMissing } from './helpers/bundle.js';
-import { RELEASE_NAMES, rootsMissing, type Release } from './helpers/debian-roots.js';
-import { distroNode } from './helpers/distro-node.js';
-import { knotMissing } from './helpers/knot.js';
-import { whenAvailable } from './helpers/requirements.js';
+import { bundleMissing } from './bundle.js';
+import { RELEASE_NAMES, rootsMissing, type Release } from './debian-roots.js';
+import { distroNode } from './distro-node.js';
+import { knotMissing } from './knot.js';
+import { whenAvailable } from './requirements.js';
 
 const run = promisify(execFile);
-const checkout = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+const checkout = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
 /** The tests that run the bundle as a daemon over real DNS, and its commands. */
 const SHIPPED_BUNDLE_TESTS = ['test/integration.test.ts', 'test/dns-faults.test.ts', 'test/hostile-zone.test.ts', 'test/lifecycle.test.ts', 'test/cli.test.ts'];
@@ -33,14 +34,15 @@ function nestedEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-await whenAvailable(rootsMissing() ?? knotMissing() ?? bundleMissing(), "the shipped-bundle tests on the distributions' node", async () => {
-  for (const release of Object.keys(BUILDS) as Release[]) {
-    t.test(`${RELEASE_NAMES[release]}'s own node runs the shipped-bundle tests`, { timeout: 900_000 }, async (t) => {
+/** Run the shipped-bundle tests on one release's own node build (one test file per release, so tap runs them side by side). */
+export async function shippedBundleTestsOn(release: Release): Promise<void> {
+  await whenAvailable(rootsMissing() ?? knotMissing() ?? bundleMissing(), `the shipped-bundle tests on ${RELEASE_NAMES[release]}'s node`, async () => {
+    t.test(`${RELEASE_NAMES[release]}'s own node runs the shipped-bundle tests`, { timeout: 280_000 }, async (t) => {
       const node = distroNode(release);
       const version = (await run(node, ['-p', 'process.version + " c-ares " + process.versions.ares + " libuv " + process.versions.uv'], { env: nestedEnv({}) })).stdout.trim();
       t.comment(`${release}: node ${version}`);
       const env = nestedEnv({ FCRDNS_TEST_NODE: node, FCRDNS_RSS_BUDGET_MB: String(BUILDS[release].budgetMb) });
-      const result = await run(join(checkout, 'node_modules', '.bin', 'tap'), ['--reporter=tap', '--jobs=1', '--timeout=400', ...SHIPPED_BUNDLE_TESTS], { cwd: checkout, env, timeout: 880_000, maxBuffer: 1 << 26 }).then(
+      const result = await run(join(checkout, 'node_modules', '.bin', 'tap'), ['--reporter=tap', '--jobs=1', '--timeout=250', ...SHIPPED_BUNDLE_TESTS], { cwd: checkout, env, timeout: 270_000, maxBuffer: 1 << 26 }).then(
         (r) => ({ code: 0, out: r.stdout + r.stderr }),
         (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? 1, out: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
       );
@@ -54,5 +56,5 @@ await whenAvailable(rootsMissing() ?? knotMissing() ?? bundleMissing(), "the shi
       const rss = /peak RSS ([\d.]+) MB/.exec(result.out)?.[1];
       if (rss) t.comment(`${release}: hostile-zone peak RSS ${rss} MB (budget ${BUILDS[release].budgetMb} MB)`);
     });
-  }
-});
+  });
+}
