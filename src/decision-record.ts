@@ -45,6 +45,8 @@ export interface DecisionRecord extends RequestLine {
   readonly cached: boolean;
   readonly durationMs: number;
   readonly requestFieldsCut: boolean;
+  /** Confirmed forward checks past the first were cut to keep the line under 4 KiB (src/log.ts). */
+  readonly confirmedNamesCut: boolean;
 }
 
 export interface ReuseRecord extends RequestLine {
@@ -224,6 +226,7 @@ function decisionRecord(line: Json, now: number): DecisionRecord {
     cached: line.cached as boolean,
     durationMs,
     requestFieldsCut: line.request_fields_cut === true,
+    confirmedNamesCut: typeof line.forward_confirmed_omitted === 'number' && line.forward_confirmed_omitted > 0,
   };
 }
 

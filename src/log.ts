@@ -351,14 +351,18 @@ type Serialisable = Record<string, unknown> & {
   ptr?: { names: readonly string[]; ignored?: readonly unknown[]; names_omitted?: number };
   forward?: readonly { matched: boolean }[];
   forward_omitted?: number;
+  forward_confirmed_omitted?: number;
 };
 
 /**
  * The outcome's JSON members, cut to LIMITS.maxOutcomeJsonBytes: one hostile client's answer
  * (fifty 253-character names, each with sixteen addresses) must not crowd other clients' lines
  * out of the log. Unmatched forward checks go first, then the ignored examples, then PTR names
- * past the first; what is cut is counted in `forward_omitted` / `names_omitted`, and
- * `ignored_counts` still counts every unusable name. Only such answers pay for the loop.
+ * past the first, and last the confirmed forward checks past the first (fifty long names that
+ * all confirm: the one kept proves the pass); what is cut is counted in `forward_omitted` /
+ * `names_omitted` / `forward_confirmed_omitted`, and `ignored_counts` still counts every unusable
+ * name. Replay does not replay a line whose confirmed names were cut (it cannot know them).
+ * Only such answers pay for the loop.
  */
 function withinOutcomeCap(fields: Serialisable): string {
   const tooLong = (text: string): boolean =>
@@ -369,6 +373,7 @@ function withinOutcomeCap(fields: Serialisable): string {
   const forward = [...(cut.forward ?? [])];
   const ptr = cut.ptr ? { ...cut.ptr, names: [...cut.ptr.names] } : undefined;
   let forwardOmitted = 0;
+  let confirmedOmitted = 0;
   let namesOmitted = 0;
   while (tooLong(json)) {
     let unmatched = forward.length - 1;
@@ -381,11 +386,16 @@ function withinOutcomeCap(fields: Serialisable): string {
     } else if (ptr !== undefined && ptr.names.length > 1) {
       ptr.names.pop();
       namesOmitted++;
+    } else if (forward.length > 1) {
+      // Only confirmed checks are left (the unmatched went first).
+      forward.pop();
+      confirmedOmitted++;
     } else break;
     if (ptr) cut.ptr = namesOmitted > 0 ? { ...ptr, names_omitted: namesOmitted } : ptr;
     if (cut.forward) {
       cut.forward = forward;
       if (forwardOmitted > 0) cut.forward_omitted = forwardOmitted;
+      if (confirmedOmitted > 0) cut.forward_confirmed_omitted = confirmedOmitted;
     }
     json = JSON.stringify(cut);
   }

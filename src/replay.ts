@@ -24,6 +24,8 @@ export type NotReplayable =
   | 'older_line'
   /** The line's request fields were cut to keep it under 4 KiB. */
   | 'request_fields_cut'
+  /** Confirmed names past the first were cut to keep it under 4 KiB (pass_names may need them). */
+  | 'confirmed_names_cut'
   /** Exempt when logged, so never looked up; judged under the new configuration. */
   | 'exempt_when_logged'
   /** helo_mismatch_action was dunno when logged, so the HELO name was never looked up. */
@@ -36,6 +38,7 @@ export type NotReplayable =
 export const NOT_REPLAYABLE_TEXT: Record<NotReplayable, string> = {
   older_line: 'written by a version before 0.2 (no recipient / authenticated fields)',
   request_fields_cut: 'request fields cut in the log (line over 4 KiB)',
+  confirmed_names_cut: 'confirmed names cut in the log (line over 4 KiB)',
   exempt_when_logged: 'exempt when logged (not looked up), judged under the new config',
   helo_not_looked_up: 'HELO name not looked up when logged (helo_mismatch_action = dunno), needed now',
   message_not_in_input: "a later recipient whose message's decision is not in the input",
@@ -170,6 +173,7 @@ export class Replayer {
   replay(line: DecisionRecord | ReuseRecord): ReplayOutcome {
     if (line.recipient === undefined || line.authenticated === undefined) return { ok: false, reason: 'older_line' };
     if (line.kind === 'decision' && line.requestFieldsCut) return { ok: false, reason: 'request_fields_cut' };
+    if (line.kind === 'decision' && line.confirmedNamesCut) return { ok: false, reason: 'confirmed_names_cut' };
     const client = parseClientIp(line.clientAddress);
     if (!client) return { ok: false, reason: 'bad_client_address' };
     if (line.kind === 'decision' && line.instance !== '' && line.result !== 'skipped') this.messageData.set(line.instance, line);

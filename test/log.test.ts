@@ -131,6 +131,21 @@ t.test('a decision line stays under 4 KiB whatever DNS and the peer sent, and sa
   t.ok(Buffer.byteLength(line) <= LIMITS.maxDecisionLineBytes, `line ${Buffer.byteLength(line)} bytes`);
   t.match(JSON.parse(line), { request_fields_cut: true, client_address: '2001:db8::1', result: 'pass', msg: 'decision' });
 
+  // Fifty long names that all confirm: the confirmed checks past the first are cut last, and counted.
+  const allConfirmed = outcomeFields({
+    result: 'pass',
+    ptr: { outcome: 'answer', names, ignored: [] },
+    forward: names.map((n) => ({ name: n, outcome: 'answer', addresses, omitted: 48, matched: true })),
+    action: 'dunno',
+    reply: 'DUNNO',
+  });
+  const confirmedLine = capture();
+  logDecision(confirmedLine.logger, REQUESTS[0]!, allConfirmed, false, 1);
+  t.ok(Buffer.byteLength(confirmedLine.lines[0] ?? '') <= LIMITS.maxDecisionLineBytes, `all fifty confirmed: line ${Buffer.byteLength(confirmedLine.lines[0] ?? '')} bytes`);
+  const confirmed = JSON.parse(confirmedLine.lines[0] ?? '{}') as { forward: Array<{ matched: boolean }>; forward_confirmed_omitted: number };
+  t.ok(confirmed.forward.length >= 1 && confirmed.forward.every((check) => check.matched), 'a confirmed check is kept');
+  t.equal(confirmed.forward.length + confirmed.forward_confirmed_omitted, 50, 'the confirmed checks cut are counted');
+
   const ordinary = capture();
   logDecision(ordinary.logger, REQUESTS[0]!, OUTCOMES[0]!, true, 1);
   t.notMatch(ordinary.lines[0] ?? '', /_cut|_omitted/, 'an ordinary line is not cut');
