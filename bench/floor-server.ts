@@ -6,7 +6,7 @@
  * load generator cost on the same two cores. Usage: floor-server.ts PORT RESOLVER
  */
 import { Resolver } from 'node:dns';
-import { parseClientIp, reverseName } from '../src/ip.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
 import { listenForPolicy } from './lib/policy-listener.js';
 
 const resolver = new Resolver({ timeout: 2000, tries: 2 });

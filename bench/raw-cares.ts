@@ -5,7 +5,7 @@
  * (warm-up lookups, of the clients after the measured ones, first).
  */
 import { Resolver } from 'node:dns/promises';
-import { parseClientIp, reverseName } from '../src/ip.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
 import { clientAddress } from './lib/stack.js';
 import { clientIndex, type Workload } from './lib/workload.js';
 

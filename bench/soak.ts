@@ -5,7 +5,7 @@
  * descriptors, so leaks show as numbers. Run: npm run soak [-- REQUESTS DISTINCT CONNECTIONS].
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { parseClientIp, reverseName } from '../src/ip.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
 import { startBundle } from '../test/helpers/bundle.js';
 import { shippedNodeFlags } from './lib/shipped.js';
 import { startKnot } from '../test/helpers/knot.js';

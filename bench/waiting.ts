@@ -7,7 +7,7 @@
  * answered at once past the waiting bound, and peak RSS. Target: loaded p99 ≤ 50 ms.
  * Run: npm run bench:waiting [-- CONNECTIONS PIPELINED ROUNDS].
  */
-import { parseClientIp, reverseName } from '../src/ip.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
 import { peakRssMb, startBundle } from '../test/helpers/bundle.js';
 import { startHostileDns } from '../test/helpers/hostile-dns.js';
 import { PolicyClient, policyRequest } from '../test/helpers/policy-client.js';

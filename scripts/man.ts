@@ -1,14 +1,14 @@
 /**
  * The manual pages, generated: fcrdns-policyd(8) (commands, options, signals, exit status,
  * files) and fcrdns-policyd.conf(5) (every key, from the key table the code validates with:
- * KEY_DOCS and the defaults in src/config.ts). Written to dist/man/; checked with
+ * KEY_DOCS and the defaults in src/config/config.ts). Written to dist/man/; checked with
  * `mandoc -T lint` in test/package.test.ts. Usage: tsx scripts/man.ts [OUTDIR]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_KEYS, defaultValues, KEY_DOCS } from '../src/config.js';
+import { CONFIG_KEYS, defaultValues, KEY_DOCS } from '../src/config/config.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };

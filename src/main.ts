@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The bundle's entry point: run the CLI and exit with its status. */
-import { main } from './cli.js';
+import { main } from './cli/cli.js';
 
 main(process.argv.slice(2)).then(
   (status) => {

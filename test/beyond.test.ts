@@ -4,12 +4,12 @@
  * pass_names on label boundaries, and how these signals combine with the iprev decision.
  */
 import t from 'tap';
-import { authenticationResults, iprevResultWord } from '../src/authres.js';
-import { directLookups } from '../src/dns.js';
-import { genericSignal, type GenericLevel } from '../src/generic.js';
-import { assessHelo } from '../src/helo.js';
-import { parseClientIp } from '../src/ip.js';
-import { decide, matchesPassNames } from '../src/policy.js';
+import { authenticationResults, iprevResultWord } from '../src/judge/authres.js';
+import { directLookups } from '../src/dns/resolver.js';
+import { genericSignal, type GenericLevel } from '../src/judge/generic.js';
+import { assessHelo } from '../src/judge/helo.js';
+import { parseClientIp } from '../src/util/ip.js';
+import { decide, matchesPassNames } from '../src/judge/policy.js';
 import { zoneResolver } from './helpers/zone-resolver.js';
 
 /** [client IP, PTR name] shaped like real access-network names: generic at the conservative level. */

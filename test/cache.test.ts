@@ -1,8 +1,8 @@
 import t from 'tap';
-import { LookupCache, type CacheSettings } from '../src/cache.js';
-import { directLookups } from '../src/dns.js';
-import { parseClientIp } from '../src/ip.js';
-import { lookupIprev } from '../src/iprev.js';
+import { LookupCache, type CacheSettings } from '../src/dns/cache.js';
+import { directLookups } from '../src/dns/resolver.js';
+import { parseClientIp } from '../src/util/ip.js';
+import { lookupIprev } from '../src/dns/iprev.js';
 import { zoneResolver } from './helpers/zone-resolver.js';
 
 const ARPA = '5.113.0.203.in-addr.arpa';

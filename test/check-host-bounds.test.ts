@@ -8,8 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { LIMITS } from '../src/limits.js';
-import { checkedCounts } from '../src/diagnose.js';
+import { LIMITS } from '../src/config/limits.js';
+import { checkedCounts } from '../src/cli/diagnose.js';
 import { BUNDLE, bundleMissing } from './helpers/bundle.js';
 import { knotMissing, startKnot, type ZoneSpec } from './helpers/knot.js';
 

@@ -9,9 +9,9 @@ import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, parseConfig } from '../src/config.js';
-import { readConfigFile } from '../src/cli.js';
-import { inNetworks, parseClientIp } from '../src/ip.js';
+import { ConfigError, parseConfig } from '../src/config/config.js';
+import { readConfigFile } from '../src/cli/cli.js';
+import { inNetworks, parseClientIp } from '../src/util/ip.js';
 import { BUNDLE, BUNDLE_NODE, bundleMissing, startBundle } from './helpers/bundle.js';
 import { PolicyClient } from './helpers/policy-client.js';
 

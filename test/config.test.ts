@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CONFIG_KEYS, ConfigError, defaultConfig, defaultValues, formatEffective, parseConfig, type Config } from '../src/config.js';
+import { CONFIG_KEYS, ConfigError, defaultConfig, defaultValues, formatEffective, parseConfig, type Config } from '../src/config/config.js';
 
 function problemsOf(text: string, source = '/etc/fcrdns-policyd/test.conf'): string[] {
   try {

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { CONFIG_KEYS, defaultConfig, defaultValues, parseConfig } from '../src/config.js';
+import { CONFIG_KEYS, defaultConfig, defaultValues, parseConfig } from '../src/config/config.js';
 import { BUNDLE, bundleMissing, startBundle } from './helpers/bundle.js';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 /** The DNS layer's own guarantees: every query ends as an outcome, within its deadline. */
 import t from 'tap';
-import { classifyDnsError, directLookups, settleQuery, withOverallDeadline } from '../src/dns.js';
+import { classifyDnsError, directLookups, settleQuery, withOverallDeadline } from '../src/dns/resolver.js';
 
 t.test('only answers that say the record does not exist are permanent', async (t) => {
   for (const code of ['ENOTFOUND', 'ENODATA', 'ENONAME', 'EBADNAME']) t.same(classifyDnsError({ code }), { kind: 'not_found', code });

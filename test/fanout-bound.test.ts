@@ -6,8 +6,8 @@
  * within the unit's 150 MB, and a good client passes afterwards.
  */
 import t from 'tap';
-import { parseClientIp, reverseName } from '../src/ip.js';
-import { LIMITS } from '../src/limits.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
+import { LIMITS } from '../src/config/limits.js';
 import { bundleMissing, peakRssMb, startBundle } from './helpers/bundle.js';
 import { startFanoutDns } from './helpers/fanout-dns.js';
 import { GOOD, RSS_BUDGET_MB, config, decisions, pipelinedFlood } from './helpers/floods.js';

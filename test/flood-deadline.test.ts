@@ -7,7 +7,7 @@
  * measured from its arrival.
  */
 import t from 'tap';
-import { LIMITS } from '../src/limits.js';
+import { LIMITS } from '../src/config/limits.js';
 import { bundleMissing, peakRssMb } from './helpers/bundle.js';
 import { BUDGET_MS, GOOD, RSS_BUDGET_MB, ZONE, pipelinedFlood, silentZoneDaemon } from './helpers/floods.js';
 import { PolicyClient } from './helpers/policy-client.js';

@@ -6,11 +6,11 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
-import { parseConfig } from '../src/config.js';
-import { startDaemon } from '../src/daemon.js';
-import { LIMITS } from '../src/limits.js';
-import { silentLogger } from '../src/log.js';
-import { PolicyDecoder, type DecodeEvent } from '../src/protocol.js';
+import { parseConfig } from '../src/config/config.js';
+import { startDaemon } from '../src/daemon/daemon.js';
+import { LIMITS } from '../src/config/limits.js';
+import { silentLogger } from '../src/log/logger.js';
+import { PolicyDecoder, type DecodeEvent } from '../src/protocol/codec.js';
 import { PolicyClient } from './helpers/policy-client.js';
 import { zoneResolver } from './helpers/zone-resolver.js';
 

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import t from 'tap';
-import { genericSignal, type GenericLevel } from '../src/generic.js';
-import { parseClientIp } from '../src/ip.js';
+import { genericSignal, type GenericLevel } from '../src/judge/generic.js';
+import { parseClientIp } from '../src/util/ip.js';
 
 interface Row {
   label: 'generic' | 'server';

@@ -1,6 +1,6 @@
 /** Load shedding near the heap cap: on above 75 % of the limit live, off again below 60 %, looked at most every 50 ms. */
 import t from 'tap';
-import { createHeapGuard, type HeapReading } from '../src/heap-guard.js';
+import { createHeapGuard, type HeapReading } from '../src/daemon/heap-guard.js';
 
 t.test('sheds while the heap is nearly full, with hysteresis, and says when it starts and ends', async (t) => {
   let reading: HeapReading = { used: 50, limit: 100 };
@@ -25,9 +25,9 @@ t.test('sheds while the heap is nearly full, with hysteresis, and says when it s
 });
 
 t.test('the daemon answers new clients per temperror_action while the heap is nearly full; cached clients as usual', async (t) => {
-  const { parseConfig } = await import('../src/config.js');
-  const { startDaemon } = await import('../src/daemon.js');
-  const { createStreamLogger } = await import('../src/log.js');
+  const { parseConfig } = await import('../src/config/config.js');
+  const { startDaemon } = await import('../src/daemon/daemon.js');
+  const { createStreamLogger } = await import('../src/log/logger.js');
   const { PolicyClient } = await import('./helpers/policy-client.js');
   const { zoneResolver } = await import('./helpers/zone-resolver.js');
   const lines: Array<Record<string, unknown>> = [];

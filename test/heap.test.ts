@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { heapProblem } from '../src/cli.js';
-import { parseConfig } from '../src/config.js';
+import { heapProblem } from '../src/cli/cli.js';
+import { parseConfig } from '../src/config/config.js';
 import { BUNDLE, BUNDLE_NODE, bundleMissing } from './helpers/bundle.js';
 
 const MB = 1024 * 1024;

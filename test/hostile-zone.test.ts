@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { parseClientIp, reverseName } from '../src/ip.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
 import { bundleMissing, peakRssMb, startBundle } from './helpers/bundle.js';
 import { startHostileDns } from './helpers/hostile-dns.js';
 import { freePort } from './helpers/knot.js';

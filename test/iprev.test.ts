@@ -1,9 +1,9 @@
 import t from 'tap';
 import ipaddr from 'ipaddr.js';
-import { directLookups } from '../src/dns.js';
-import { parseClientIp, reverseName } from '../src/ip.js';
-import { hostnameProblem, keepPtrRecords, knownIprev, lookupIprev } from '../src/iprev.js';
-import { LIMITS } from '../src/limits.js';
+import { directLookups, keepPtrRecords } from '../src/dns/resolver.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
+import { hostnameProblem, knownIprev, lookupIprev } from '../src/dns/iprev.js';
+import { LIMITS } from '../src/config/limits.js';
 import { zoneResolver, type ZoneTable } from './helpers/zone-resolver.js';
 
 async function check(ipText: string, table: ZoneTable, maxPtrNames = 10) {

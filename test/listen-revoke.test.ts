@@ -5,9 +5,9 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { parseConfig } from '../src/config.js';
-import { startDaemon } from '../src/daemon.js';
-import { createStreamLogger } from '../src/log.js';
+import { parseConfig } from '../src/config/config.js';
+import { startDaemon } from '../src/daemon/daemon.js';
+import { createStreamLogger } from '../src/log/logger.js';
 import { PolicyClient } from './helpers/policy-client.js';
 import { zoneResolver } from './helpers/zone-resolver.js';
 

@@ -9,9 +9,9 @@ import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { main } from '../src/cli.js';
-import { parseLogLine } from '../src/decision-record.js';
-import { createStreamLogger, logDecision, outcomeFields } from '../src/log.js';
+import { main } from '../src/cli/cli.js';
+import { parseLogLine } from '../src/reports/decision-record.js';
+import { createStreamLogger, logDecision, outcomeFields } from '../src/log/logger.js';
 import { BUNDLE, bundleMissing } from './helpers/bundle.js';
 import { shippedNodeFlags } from './helpers/shipped.js';
 

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { main } from '../src/cli.js';
-import { parseLogLine } from '../src/decision-record.js';
-import { parseWhen } from '../src/log-commands.js';
-import { readLogLines } from '../src/log-input.js';
-import { terminalSafe } from '../src/report-render.js';
-import { DurationHistogram, TopCounts } from '../src/top-counts.js';
+import { main } from '../src/cli/cli.js';
+import { parseLogLine } from '../src/reports/decision-record.js';
+import { parseWhen } from '../src/reports/log-commands.js';
+import { readLogLines } from '../src/reports/log-input.js';
+import { terminalSafe } from '../src/reports/report-render.js';
+import { DurationHistogram, TopCounts } from '../src/reports/top-counts.js';
 import { BUNDLE, bundleMissing } from './helpers/bundle.js';
 import { hasCommand } from './helpers/requirements.js';
 

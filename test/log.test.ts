@@ -3,8 +3,8 @@
  * serialised once, and must write exactly what pino's logger.info() would.
  */
 import t from 'tap';
-import { LIMITS } from '../src/limits.js';
-import { createStreamLogger, logDecision, outcomeFields, type OutcomeFields, type RequestFields } from '../src/log.js';
+import { LIMITS } from '../src/config/limits.js';
+import { createStreamLogger, logDecision, outcomeFields, type OutcomeFields, type RequestFields } from '../src/log/logger.js';
 
 /** The decision line's fields in SPEC order, as pino would be given them. */
 const decisionFields = (request: RequestFields, outcome: OutcomeFields, cached: boolean, durationMs: number) => ({

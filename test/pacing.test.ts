@@ -1,10 +1,10 @@
 /**
- * src/pacing.ts: the ring keeps first-in first-out order across growth and wrap-around, and
+ * src/dns/pacing.ts: the ring keeps first-in first-out order across growth and wrap-around, and
  * lookups that must wait are started round their connections in turn, not in arrival order, so
  * one connection's burst does not hold back another connection's request.
  */
 import t from 'tap';
-import { Ring, pacedBacklog, pacedStart } from '../src/pacing.js';
+import { Ring, pacedBacklog, pacedStart } from '../src/dns/pacing.js';
 
 t.test('a ring is first in, first out through growth, wrap-around and shrinking', async (t) => {
   const ring = new Ring<number>();

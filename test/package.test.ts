@@ -8,14 +8,14 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { commandPage, confPage } from '../scripts/man.js';
 import { buildDeb, packagedUnit } from '../scripts/package-deb.js';
-import { CONFIG_KEYS, defaultValues, KEY_DOCS } from '../src/config.js';
+import { CONFIG_KEYS, defaultValues, KEY_DOCS } from '../src/config/config.js';
 import { bundleMissing } from './helpers/bundle.js';
 import { freePort } from './helpers/knot.js';
 import { bootPrivateSystemd, systemdMissing } from './helpers/private-systemd.js';
@@ -73,6 +73,10 @@ await whenAvailable(missing('dpkg-deb', 'lintian', 'unshare') ?? bundleMissing()
     t.match(info.stdout, /^Architecture: all$/m);
     t.match(info.stdout, /^Depends: nodejs \(>= 18\.19\)$/m);
     t.equal((await run('dpkg-deb', ['-I', deb, 'conffiles'])).stdout, '/etc/fcrdns-policyd/fcrdns-policyd.conf\n', 'the config is a conffile');
+    const contents = (await run('dpkg-deb', ['-c', deb])).stdout;
+    for (const page of ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]) {
+      t.match(contents, ` ./usr/share/doc/fcrdns-policyd/${page}.gz\n`, `${page} is in /usr/share/doc, gzipped`);
+    }
   });
 
   await t.test('install, upgrade over a previous build with an edited config, remove, purge — in a throwaway root', async (t) => {
@@ -175,7 +179,8 @@ await whenAvailable(missing('npm') ?? bundleMissing(), 'the npm package', async 
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     t.ok(packed, 'npm pack made a package');
     const paths = (packed?.files ?? []).map((file) => file.path).sort();
-    t.same(paths, ['LICENSE', 'README.md', 'dist/fcrdns-policyd.js', 'dist/man/fcrdns-policyd.8', 'dist/man/fcrdns-policyd.conf.5', 'dist/package.json', 'package.json']);
+    const docs = readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`);
+    t.same(paths, ['LICENSE', 'README.md', 'dist/fcrdns-policyd.js', 'dist/man/fcrdns-policyd.8', 'dist/man/fcrdns-policyd.conf.5', 'dist/package.json', ...docs.sort(), 'package.json']);
     const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     t.same(manifest.dependencies ?? {}, {}, 'no run-time dependency: the bundle holds them');
     const prefix = join(dir, 'prefix');

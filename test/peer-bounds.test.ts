@@ -8,7 +8,7 @@
  * test/flood-deadline.test.ts; the fan-out into a silent forward zone test/fanout-bound.test.ts.
  */
 import t from 'tap';
-import { LIMITS } from '../src/limits.js';
+import { LIMITS } from '../src/config/limits.js';
 import { bundleMissing, peakRssMb } from './helpers/bundle.js';
 import { GOOD, RSS_BUDGET_MB, ZONE, decisions, partialFlood, pipelinedFlood, ptrCode, silentZoneDaemon } from './helpers/floods.js';
 import { PolicyClient } from './helpers/policy-client.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseClientIp } from '../src/ip.js';
+import { parseClientIp } from '../src/util/ip.js';
 import {
   ACTIONS,
   CHECKS,
@@ -12,8 +12,8 @@ import {
   type Action,
   type Check,
   type Mode,
-} from '../src/policy.js';
-import { parseNetwork } from '../src/ip.js';
+} from '../src/judge/policy.js';
+import { parseNetwork } from '../src/util/ip.js';
 
 const ip = parseClientIp('203.0.113.5')!;
 const ip6 = parseClientIp('2001:db8::25')!;

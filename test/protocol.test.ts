@@ -1,6 +1,6 @@
 import t from 'tap';
-import { LIMITS } from '../src/limits.js';
-import { AttributeNames, PolicyDecoder, encodeReply, keptAttributes, pickAttributes, type DecodeEvent } from '../src/protocol.js';
+import { LIMITS } from '../src/config/limits.js';
+import { AttributeNames, PolicyDecoder, encodeReply, keptAttributes, pickAttributes, type DecodeEvent } from '../src/protocol/codec.js';
 
 const REQUEST =
   'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.5\n' +

@@ -6,7 +6,7 @@
  * networks, info for the rest.
  */
 import t from 'tap';
-import { unfinishedFileProblem } from '../src/reload.js';
+import { unfinishedFileProblem } from '../src/config/reload.js';
 import { whenAvailable } from './helpers/requirements.js';
 import { bundleMissing, startBundle, type LogLine } from './helpers/bundle.js';
 import { knotMissing, startKnot } from './helpers/knot.js';

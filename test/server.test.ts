@@ -6,9 +6,9 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { parseConfig } from '../src/config.js';
-import { startDaemon, type Daemon } from '../src/daemon.js';
-import { createStreamLogger } from '../src/log.js';
+import { parseConfig } from '../src/config/config.js';
+import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
+import { createStreamLogger } from '../src/log/logger.js';
 import { PolicyClient, policyRequest } from './helpers/policy-client.js';
 import { zoneResolver, type ZoneTable } from './helpers/zone-resolver.js';
 

@@ -7,12 +7,12 @@
  * when their deadline passed while they waited for their turn), the daemon stays up and in its
  * memory budget, and a cached client on its own
  * connection is not held hostage when the deadlines fire together: answers are paced
- * (src/pacing.ts). The latency bound here is loose on purpose (a loaded CI machine); the
+ * (src/dns/pacing.ts). The latency bound here is loose on purpose (a loaded CI machine); the
  * figure itself is printed, and was 1.7 s at p99 before the pacing.
  */
 import t from 'tap';
-import { LIMITS } from '../src/limits.js';
-import { parseClientIp, reverseName } from '../src/ip.js';
+import { LIMITS } from '../src/config/limits.js';
+import { parseClientIp, reverseName } from '../src/util/ip.js';
 import { bundleMissing, peakRssMb, startBundle } from './helpers/bundle.js';
 import { startHostileDns } from './helpers/hostile-dns.js';
 import { PolicyClient, policyRequest } from './helpers/policy-client.js';

@@ -6,8 +6,8 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { createStreamLogger, logAlways, logDecision, outcomeFields } from '../src/log.js';
-import { WarningWindow, OTHER_KIND, type SuppressedKind } from '../src/warning-window.js';
+import { createStreamLogger, logAlways, logDecision, outcomeFields } from '../src/log/logger.js';
+import { WarningWindow, OTHER_KIND, type SuppressedKind } from '../src/log/warning-window.js';
 import { bundleMissing, startBundle } from './helpers/bundle.js';
 import { whenAvailable } from './helpers/requirements.js';
 import { PolicyClient } from './helpers/policy-client.js';

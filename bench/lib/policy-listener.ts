@@ -5,7 +5,7 @@
  * `node --cpu-prof` writes its profile.
  */
 import net from 'node:net';
-import { PolicyDecoder, encodeReply } from '../../src/protocol.js';
+import { PolicyDecoder, encodeReply } from '../../src/protocol/codec.js';
 
 const DUNNO = encodeReply('DUNNO');
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseClientIp, reverseName } from '../../src/ip.js';
+import { parseClientIp, reverseName } from '../../src/util/ip.js';
 import { freePort, startKnot, type Knot } from '../../test/helpers/knot.js';
 import { startUnbound, unboundQueryCounts } from '../../test/helpers/unbound.js';
 

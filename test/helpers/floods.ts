@@ -1,7 +1,7 @@
 /** Floods on the policy port for the attack tests (issue 24): silent zones, pipelined and partial requests. */
 import net from 'node:net';
-import { parseClientIp, reverseName } from '../../src/ip.js';
-import { LIMITS } from '../../src/limits.js';
+import { parseClientIp, reverseName } from '../../src/util/ip.js';
+import { LIMITS } from '../../src/config/limits.js';
 import { startBundle, type LogLine, type RunningDaemon } from './bundle.js';
 import { startHostileDns } from './hostile-dns.js';
 import { PolicyClient, policyRequest } from './policy-client.js';

@@ -3,7 +3,7 @@
  * ENOTFOUND, no data is ENODATA, and a name can be made to fail with any error code), and it
  * records every query so tests can count them.
  */
-import type { DnsResolver } from '../../src/dns.js';
+import type { DnsResolver } from '../../src/dns/resolver.js';
 
 export type Answer = string[] | { error: string } | { delayMs: number; answer: Answer };
 

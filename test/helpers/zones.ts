@@ -2,7 +2,7 @@
  * The test zones, all under documentation ranges (RFC 5737 192.0.2.0/24, 198.51.100.0/24,
  * 203.0.113.0/24; RFC 3849 2001:db8::/32) and example.com (RFC 2606).
  */
-import { parseClientIp, reverseName } from '../../src/ip.js';
+import { parseClientIp, reverseName } from '../../src/util/ip.js';
 import type { ZoneSpec } from './knot.js';
 
 /** The owner of a v6 address's PTR, relative to the 8.b.d.0.1.0.0.2.ip6.arpa zone. */

@@ -1,0 +1,293 @@
+/**
+ * Optional Prometheus endpoint (`metrics_listen`): decisions, DNS queries and their latency,
+ * cache hits/misses/in-flight joins, connections and protocol errors; plus `/healthz`. The only
+ * importer of prom-client. Off by default: then every call is a no-op.
+ *
+ * A peer of this port gets no more than a scraper needs: peers outside metrics_allow are closed
+ * at once, at most LIMITS.maxMetricsConnections are open (the longest-open idle one makes room),
+ * and each is bounded in time (headers, request, keep-alive, idle), so the port can neither hold
+ * the daemon's file descriptors nor keep connections open for good.
+ */
+import type http from 'node:http';
+import type net from 'node:net';
+import type { Health } from './health.js';
+import { inNetworks, parseClientIp, type Network } from '../util/ip.js';
+import { LIMITS } from '../config/limits.js';
+import type { CacheStats } from '../dns/cache.js';
+import type { Logger } from '../log/logger.js';
+import type { ServerStats } from './server.js';
+
+export type QueryType = 'ptr' | 'a' | 'aaaa';
+
+export interface Metrics {
+  decision(check: string, result: string, action: string): void;
+  dnsQuery(type: QueryType, outcome: string, seconds: number): void;
+  /** `host:port` of the endpoint, when on. */
+  readonly address: string | undefined;
+  /** A reload's metrics_allow, for connections from now on. */
+  updateAllow(networks: readonly Network[]): void;
+  close(): Promise<void>;
+}
+
+export const noMetrics: Metrics = {
+  decision: () => undefined,
+  dnsQuery: () => undefined,
+  address: undefined,
+  updateAllow: () => undefined,
+  close: async () => undefined,
+};
+
+export interface MetricSources {
+  server(): ServerStats;
+  cache(): CacheStats;
+  /** New clients answered without DNS: while the heap was nearly full, or too many waited for DNS. */
+  shed(): { heap: number; waiting: number };
+  /** Requests waiting for DNS now. */
+  waiting(): number;
+  /** Log lines dropped because stdout did not keep up. */
+  droppedLogLines(): number;
+  /** Whether the policy listener answers a request now (src/daemon/health.ts). */
+  health(): Promise<Health>;
+}
+
+type PromClient = typeof import('prom-client');
+type Registry = import('prom-client').Registry;
+
+/** Start the endpoint; resolves once it listens. */
+export async function startMetrics(
+  listen: { host: string; port: number },
+  allow: readonly Network[],
+  sources: MetricSources,
+  logger: Logger,
+): Promise<Metrics> {
+  // Loaded only when metrics are on: prom-client is the largest dependency, and node:http alone
+  // is a few ms of every start-up.
+  const [{ default: client }, { default: http }] = await Promise.all([import('prom-client'), import('node:http')]);
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'fcrdns_' });
+  const { decisions, queries, latency } = registerCounted(client, registry);
+  registerServerCollected(client, registry, sources);
+  registerCollected(client, registry, sources);
+  const allowed = { networks: allow };
+  const server = http.createServer(
+    {
+      headersTimeout: LIMITS.metricsHeadersTimeoutMs,
+      requestTimeout: LIMITS.metricsRequestTimeoutMs,
+      connectionsCheckingInterval: LIMITS.metricsTimeoutCheckMs,
+    },
+    (request, response) => answer(request, response, registry, sources, logger),
+  );
+  boundConnections(server, () => allowed.networks, logger);
+  server.on('error', (error) => logger.error({ err: error }, 'metrics listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: listen.host, port: listen.port }, () => resolve());
+  });
+  const bound = server.address();
+  const port = typeof bound === 'object' && bound ? bound.port : listen.port;
+  const address = listen.host.includes(':') ? `[${listen.host}]:${port}` : `${listen.host}:${port}`;
+  logger.info({ metrics: address }, 'metrics endpoint listening');
+  return {
+    address,
+    decision: (check, result, action) => decisions.inc({ check, result, action }),
+    dnsQuery: (type, outcome, seconds) => {
+      queries.inc({ type, outcome });
+      latency.observe({ type, outcome }, seconds);
+    },
+    updateAllow: (networks) => {
+      allowed.networks = networks;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive connections would hold close() open until they time out.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The metrics the daemon counts as it goes: decisions, DNS queries and their latency. */
+function registerCounted(client: PromClient, registry: Registry) {
+  const decisions = new client.Counter({
+    name: 'fcrdns_decisions_total',
+    help: 'Decisions by check, result class (or skipped) and action',
+    labelNames: ['check', 'result', 'action'] as const,
+    registers: [registry],
+  });
+  const queries = new client.Counter({
+    name: 'fcrdns_dns_queries_total',
+    help: 'DNS queries sent, by type and outcome (answer, not_found, temporary)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const latency = new client.Histogram({
+    name: 'fcrdns_dns_query_duration_seconds',
+    help: 'DNS query latency by type and outcome (answer, not_found, temporary)',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return { decisions, queries, latency };
+}
+
+/** The policy listener's figures, read at scrape time. */
+function registerServerCollected(client: PromClient, registry: Registry, sources: MetricSources): void {
+  new client.Gauge({
+    name: 'fcrdns_open_connections',
+    help: 'Open policy connections',
+    registers: [registry],
+    collect() {
+      this.set(sources.server().open);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_protocol_errors_total',
+    help: 'Broken requests (connection closed without reply)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.server().protocolErrors);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_connections_total',
+    help: 'Connections by fate: accepted, refused (outside listen_allow), evicted (at max_connections)',
+    labelNames: ['fate'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.server();
+      this.reset();
+      this.inc({ fate: 'accepted' }, stats.accepted);
+      this.inc({ fate: 'refused' }, stats.refused);
+      this.inc({ fate: 'evicted' }, stats.evicted);
+    },
+  });
+}
+
+/** The other figures read from the daemon's parts at scrape time. */
+function registerCollected(client: PromClient, registry: Registry, sources: MetricSources): void {
+  new client.Counter({
+    name: 'fcrdns_cache_events_total',
+    help: 'Lookup cache events: hit, miss (a query was sent), inflight (joined a query already under way)',
+    labelNames: ['event'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.cache();
+      this.reset();
+      this.inc({ event: 'hit' }, stats.hits);
+      this.inc({ event: 'miss' }, stats.misses);
+      this.inc({ event: 'inflight' }, stats.inflightJoins);
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_shed_requests_total',
+    help: 'New clients answered per temperror_action without DNS, by reason: heap (nearly full), waiting (too many requests waiting for DNS)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const shed = sources.shed();
+      this.reset();
+      this.inc({ reason: 'heap' }, shed.heap);
+      this.inc({ reason: 'waiting' }, shed.waiting);
+    },
+  });
+  new client.Gauge({
+    name: 'fcrdns_requests_waiting_for_dns',
+    help: 'Requests waiting for DNS answers now',
+    registers: [registry],
+    collect() {
+      this.set(sources.waiting());
+    },
+  });
+  new client.Counter({
+    name: 'fcrdns_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout (journald, a pipe) did not keep up',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.droppedLogLines());
+    },
+  });
+
+  new client.Gauge({
+    name: 'fcrdns_policy_listener_up',
+    help: 'Whether the policy listener answered a request of the daemon\'s own at this scrape (1) or not (0): what /healthz reports',
+    registers: [registry],
+    async collect() {
+      this.set((await sources.health()).ok ? 1 : 0);
+    },
+  });
+}
+
+/** GET /metrics, GET /healthz; nothing else. */
+function answer(request: http.IncomingMessage, response: http.ServerResponse, registry: Registry, sources: MetricSources, logger: Logger): void {
+  if (request.method !== 'GET') {
+    response.writeHead(405).end();
+    return;
+  }
+  if (request.url === '/healthz') {
+    sources.health().then((health) => {
+      if (health.ok) response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      else response.writeHead(503, { 'content-type': 'text/plain' }).end(`policy listener not answering: ${health.reason}\n`);
+    }, (error: unknown) => {
+      logger.error({ err: error }, 'health check failed');
+      response.writeHead(500).end();
+    });
+    return;
+  }
+  if (request.url !== '/metrics') {
+    response.writeHead(404).end();
+    return;
+  }
+  registry.metrics().then(
+    (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+    (error: unknown) => {
+      logger.error({ err: error }, 'metrics collection failed');
+      response.writeHead(500).end();
+    },
+  );
+}
+
+/**
+ * Peers outside metrics_allow are closed at once; past LIMITS.maxMetricsConnections the
+ * longest-open connection not in the middle of an answer is closed to make room (a scraper
+ * reconnects), or the newcomer when every one is answering. Idle sockets close after
+ * metricsIdleTimeoutMs (node destroys a timed-out socket nobody listens for), keep-alive ones
+ * after metricsKeepAliveTimeoutMs.
+ */
+function boundConnections(server: http.Server, allow: () => readonly Network[], logger: Logger): void {
+  const open = new Map<net.Socket, { answering: boolean }>();
+  server.keepAliveTimeout = LIMITS.metricsKeepAliveTimeoutMs;
+  server.setTimeout(LIMITS.metricsIdleTimeoutMs);
+  server.on('connection', (socket: net.Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    const ip = parseClientIp(peer);
+    if (!ip || !inNetworks(ip, allow())) {
+      logger.warn({ peer: peer.slice(0, 64) }, 'metrics connection from a peer outside metrics_allow closed');
+      socket.destroy();
+      return;
+    }
+    if (open.size >= LIMITS.maxMetricsConnections) {
+      const idle = [...open].find(([, state]) => !state.answering)?.[0];
+      logger.warn({ max: LIMITS.maxMetricsConnections }, 'metrics connection limit reached: closing the longest-open idle connection');
+      if (idle === undefined) {
+        socket.destroy();
+        return;
+      }
+      open.delete(idle);
+      idle.destroy();
+    }
+    open.set(socket, { answering: false });
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const state = open.get(request.socket);
+    if (state === undefined) return;
+    state.answering = true;
+    const idle = (): void => {
+      state.answering = false;
+    };
+    response.once('finish', idle);
+    response.once('close', idle);
+  });
+}

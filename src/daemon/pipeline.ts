@@ -1,0 +1,176 @@
+/**
+ * The request pipeline, one request at a time:
+ *   parse → exemptions → per-message memory → cached judgement → admission → lookups → verdict
+ *   → remember, count, log, reply.
+ * Each step is a function of its own below; the state they read (configuration, policy, DNS
+ * cache, metrics) is what the lifecycle in daemon.ts swaps on reload, read once per request so
+ * a reload never splits one request between two configurations.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Admission } from './admission.js';
+import type { LookupCache } from '../dns/cache.js';
+import type { Config } from '../config/config.js';
+import { queryDeadlineMs, withOverallDeadline } from '../dns/resolver.js';
+import { heloFromLookup, heloLookupUsed, heloWithoutLookup, startHeloAssessment } from '../judge/helo.js';
+import { knownIprev, lookupIprev, type FanOutCheck } from '../dns/iprev.js';
+import { EXEMPTED, judge, shedJudgement, type Judgement } from '../judge/judgement.js';
+import { memoOf, reusedMemo } from '../judge/judgement-memo.js';
+import type { KnownClient, KnownClients } from './known-clients.js';
+import { logDecision, type Logger } from '../log/logger.js';
+import type { MessageMemory, MessageVerdict } from './message-memory.js';
+import type { Metrics } from './metrics.js';
+import { createNatWatch } from './nat-watch.js';
+import { pacedStart } from '../dns/pacing.js';
+import { findExemption, type HeloStatus, type PolicySettings } from '../judge/policy.js';
+import type { PolicyAttributes } from '../protocol/codec.js';
+import { detachedRequest, parsePolicyRequest, type PolicyRequest } from '../protocol/request.js';
+import type { HandlerResult, RequestContext } from './server.js';
+
+/** What a reload swaps; the pipeline reads it once per request. */
+export interface PipelineState {
+  config: Config;
+  policy: PolicySettings;
+  cache: LookupCache;
+  metrics: Metrics;
+}
+
+export interface PipelineParts {
+  readonly state: PipelineState;
+  readonly clients: KnownClients;
+  readonly messages: MessageMemory;
+  readonly admission: Admission;
+  readonly logger: Logger;
+}
+
+type Connection = RequestContext<MessageVerdict>;
+
+export function createPipeline(parts: PipelineParts): (attributes: PolicyAttributes, connection: Connection) => HandlerResult | Promise<HandlerResult> {
+  const { state, clients, messages, admission } = parts;
+  const noteNetworkSkip = createNatWatch(parts.logger);
+
+  /** Remember the verdict for the message's other recipients, count it, log it, reply. */
+  const answer = (request: PolicyRequest, config: Config, connection: Connection, judgement: Judgement, cached: boolean, started: number): HandlerResult => {
+    messages.remember(request, connection, judgement.verdict, config);
+    state.metrics.decision(config.check, judgement.resultLabel, judgement.action);
+    logDecision(connection.log, request, judgement, cached, performance.now() - started);
+    return { reply: judgement.reply };
+  };
+
+  return (attributes, connection) => {
+    // From when the request was read: a request that waited behind others is not given more time.
+    const started = connection.arrivedAt ?? performance.now();
+    const parsed = parsePolicyRequest<KnownClient>(attributes, clients.parse);
+    if (!parsed.ok) return { trouble: parsed.problem };
+    const request = parsed.request;
+    const { config, policy, cache } = state;
+
+    const exemption = findExemption(request, config, clients.inSkipNetworks);
+    noteNetworkSkip(exemption === 'skip_network');
+    if (exemption) {
+      logDecision(connection.log, request, EXEMPTED[exemption], false, performance.now() - started);
+      state.metrics.decision(config.check, 'skipped', 'dunno');
+      return { reply: 'DUNNO' };
+    }
+
+    const remembered = messages.recall(request, connection, config);
+    if (remembered) {
+      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it, each
+      // with a short line of its own, so `report` counts recipients and `replay` sees every
+      // request (its recipient can be exempt under another pass_recipients). The header went
+      // with the first recipient's reply; the others get the plain verdict.
+      connection.log.info(
+        {
+          client_address: request.clientAddress,
+          instance: request.instance,
+          recipient: request.recipient,
+          authenticated: request.saslUsername !== '',
+          action: remembered.action,
+          reply: remembered.reply,
+        },
+        'decision reused for another recipient',
+      );
+      return { reply: remembered.reply };
+    }
+
+    // Fast path: every answer already cached, nothing to wait for (and no promise either).
+    const judgement = judgeFromCache(request, config, policy, cache);
+    if (judgement) return answer(request, config, connection, judgement, true, started);
+
+    const deadlineAt = started + queryDeadlineMs({ timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries });
+    const refusal = performance.now() >= deadlineAt ? late(admission) : admission.refusal(connection.waiting);
+    if (refusal) return answer(request, config, connection, shedJudgement(request, config, policy, refusal), false, started);
+    const waiting = detachedRequest(request);
+    const lookups = { cache, deadlineAt, mayFanOut: (queries: number) => admission.fanOutRefusal(queries), late: () => late(admission) };
+    return admission
+      .waitFor(pacedStart(() => judgeWithLookups(waiting, config, policy, lookups), connection))
+      .then(({ judgement: judged, cached }) => answer(waiting, config, connection, judged, cached, started));
+  };
+}
+
+/**
+ * The client's judgement from its memo or from answers already cached, or undefined when DNS
+ * must be asked. A judgement made from cached answers becomes the client's memo.
+ */
+function judgeFromCache(request: PolicyRequest<KnownClient>, config: Config, policy: PolicySettings, cache: LookupCache): Judgement | undefined {
+  const client = request.client;
+  const memo = reusedMemo(client.memo, request.heloName, config, cache);
+  if (memo) return memo;
+  const known = cache.known();
+  const result = knownIprev(client, known.answers, config.maxPtrNames);
+  if (!result) return undefined;
+  let helo: HeloStatus | undefined;
+  const heloKnown = heloWithoutLookup(request.heloName, client, result.confirmedNames);
+  if (typeof heloKnown === 'string') helo = heloKnown;
+  else if (!heloLookupUsed(policy)) helo = 'unchecked';
+  else {
+    const outcome = known.answers.addresses(heloKnown.lookup, client.family);
+    if (outcome) helo = heloFromLookup(outcome, client);
+  }
+  if (!helo) return undefined;
+  const answers = known.commit();
+  const judgement = judge(request, result, helo, config, policy);
+  client.memo = memoOf(judgement, request.heloName, config, cache, known.expiresAt(), answers);
+  return judgement;
+}
+
+/**
+ * A request whose deadline (dns_timeout × dns_tries + margin from its arrival) passed before
+ * its lookups could start: it waited behind its own connection's or a burst's, and is answered
+ * as its lookups would have ended, per temperror_action (EBUSY: the daemon's pressure, not DNS).
+ */
+function late(admission: Admission): 'EBUSY' {
+  admission.countLate();
+  return 'EBUSY';
+}
+
+/** Where a waiting request's lookups go, until when, and whom to ask before fanning out. */
+interface LookupPlan {
+  cache: LookupCache;
+  /** performance.now() at which the request is answered whatever DNS has said. */
+  deadlineAt: number;
+  mayFanOut: FanOutCheck;
+  /** Counts a request that waited for its turn past its deadline; the code it is answered with. */
+  late: () => 'EBUSY';
+}
+
+/**
+ * Ask DNS (through the cache) for what is missing, then judge: the PTR lookup, its names'
+ * forward lookups and, when helo_mismatch_action can use it, the HELO name's lookup started
+ * beside them, all inside one overall deadline that runs from the request's arrival.
+ */
+async function judgeWithLookups(
+  request: PolicyRequest<KnownClient>,
+  config: Config,
+  policy: PolicySettings,
+  plan: LookupPlan,
+): Promise<{ judgement: Judgement; cached: boolean }> {
+  const left = plan.deadlineAt - performance.now();
+  if (left <= 0) return { judgement: shedJudgement(request, config, policy, plan.late()), cached: false };
+  const lookups = plan.cache.forRequest();
+  const bounded = withOverallDeadline(lookups.dns, left);
+  const heloFor = startHeloAssessment(request.heloName, request.client, bounded.dns, heloLookupUsed(policy));
+  const result = await lookupIprev(request.client, bounded.dns, config.maxPtrNames, plan.mayFanOut);
+  const helo = await heloFor(result.confirmedNames);
+  bounded.dispose();
+  return { judgement: judge(request, result, helo, config, policy), cached: lookups.allCached() };
+}
