@@ -6,7 +6,7 @@
  *   /etc/fcrdns-policyd/fcrdns-policyd.conf          conffile (an admin's edits survive upgrades)
  *   /usr/lib/systemd/system/fcrdns-policyd.service   the hardened unit, ExecStart = the launcher (merged /usr)
  *   /usr/share/man/man8, man5                        fcrdns-policyd(8), fcrdns-policyd.conf(5)
- *   /usr/share/doc/fcrdns-policyd/                   copyright, changelog, README
+ *   /usr/share/doc/fcrdns-policyd/                   copyright, changelog, README, docs/*.md (gzipped)
  * Maintainer scripts: deploy/debian/. Checked by lintian in test/package.test.ts.
  * Usage: tsx scripts/package-deb.ts [OUTDIR]
  */
@@ -141,6 +141,10 @@ export function buildDeb(outDir = join(root, 'dist'), version = pkg.version): st
   put(`usr/share/doc/${NAME}/copyright`, copyright());
   put(`usr/share/doc/${NAME}/changelog.gz`, gz(changelog(version, when)));
   put(`usr/share/doc/${NAME}/README.md.gz`, gz(readFileSync(join(root, 'README.md'))));
+  // The README's reference pages, under docs/ as the README links them.
+  for (const page of readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md'))) {
+    put(`usr/share/doc/${NAME}/docs/${page}.gz`, gz(readFileSync(join(root, 'docs', page))));
+  }
   const payload = files(stage);
   const installedKb = Math.ceil(payload.reduce((sum, file) => sum + statSync(join(stage, file)).size, 0) / 1024);
   put('DEBIAN/control', control(version, installedKb));
