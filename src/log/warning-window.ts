@@ -4,7 +4,7 @@
  * A peer that can make the daemon warn (20,000 broken connections a few seconds apart) would
  * otherwise write a warning each, and journald's per-unit rate limit would then drop the
  * decision lines with them — the audit trail `report` and `replay` read. Decision lines do not
- * pass through here (src/log/logger.ts writes them itself), so they are never held back.
+ * pass through here (src/log/decision-line.ts writes them itself), so they are never held back.
  */
 import { LIMITS } from '../config/limits.js';
 
