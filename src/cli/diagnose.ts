@@ -159,134 +159,194 @@ export function looksLikeProviderDefault(name: string, ip: ClientIp): boolean {
   return addressInName(name, ip, 'conservative') !== undefined;
 }
 
+/** What a finding about one address knows besides that address's own check. */
+interface FindingContext {
+  readonly host: HostLookup | undefined;
+  readonly config: Config;
+  /** The name the address's PTR should be: the host checked, or the MTA's own name. */
+  readonly wanted: string;
+  /** Some IPv4 address of the target passes (an IPv6 address without a PTR is then the trouble). */
+  readonly ipv4Passes: boolean;
+}
+
+/** One finding about one address, or undefined when it does not apply. */
+type AddressFinding = (report: AddressReport, context: FindingContext) => Finding | undefined;
+
+/** What `check` can find about each address, in the order found (then sorted by PRIORITY). */
+const ADDRESS_FINDINGS: readonly AddressFinding[] = [genericName, partialPtr, ipv6NoPtr, noPtr, providerDefaultName, noForward, mismatch, temperror];
+
 function findingsFor(host: HostLookup | undefined, reports: readonly AddressReport[], config: Config): Finding[] {
-  const findings: Finding[] = [];
-  const ownerFix = (ip: ClientIp, name: string) =>
-    `Ask whoever owns ${ip.text} - your hosting provider or ISP, not your domain's DNS host - to set its PTR record ` +
-    `to ${name}, and make sure ${name} has an ${ip.family === 4 ? 'A' : 'AAAA'} record of ${ip.text}.`;
-  const wanted = host?.name ?? 'your mail server\'s name (Postfix: myhostname)';
-
-  if (host) {
-    const both = [host.a, host.aaaa];
-    if (both.every((lookup) => lookup.outcome === 'not_found')) {
-      findings.push({
-        code: 'unknown_host',
-        severity: 'permanent',
-        message: `${host.name} has no A or AAAA record (${host.a.code ?? ''}).`,
-        fix: `Check the spelling, or add an A (and AAAA) record for ${host.name} at the DNS host of its domain.`,
-      });
-    }
-    for (const [type, lookup] of [['A', host.a], ['AAAA', host.aaaa]] as const) {
-      if (lookup.outcome === 'temporary') {
-        findings.push({
-          code: 'host_lookup_failed',
-          severity: 'temporary',
-          message: `The ${type} lookup of ${host.name} failed temporarily (${lookup.code ?? 'error'}).`,
-          fix: 'Retry later; if it persists, check the authoritative servers of the domain and this resolver.',
-        });
-      }
-    }
-  }
-
-  const ipv4Passes = reports.some((report) => report.ip.family === 4 && report.iprev.result === 'pass');
+  const findings: Finding[] = host ? hostFindings(host) : [];
+  const context: FindingContext = {
+    host,
+    config,
+    wanted: host?.name ?? 'your mail server\'s name (Postfix: myhostname)',
+    ipv4Passes: reports.some((report) => report.ip.family === 4 && report.iprev.result === 'pass'),
+  };
   for (const report of reports) {
-    const { ip, iprev } = report;
-    const recordType = ip.family === 4 ? 'A' : 'AAAA';
-    switch (iprev.result) {
-      case 'pass': {
-        const signals = iprev.confirmedNames.map((name) => genericSignal(name, ip, config.genericLevel));
-        const first = signals[0];
-        if (first && signals.every((signal) => signal !== undefined)) {
-          findings.push({
-            code: 'generic_name',
-            severity: 'warning',
-            address: ip.text,
-            message:
-              `${ip.text} is forward-confirmed, but its name ${iprev.confirmedNames.join(', ')} looks like a dynamic or pool address ` +
-              `(rule ${first.rule}: ${first.detail}); many receivers distrust such names.`,
-            fix: ownerFix(ip, wanted),
-          });
-        }
-        if (iprev.ptr.names.length > iprev.confirmedNames.length) {
-          const unconfirmed = iprev.ptr.names.filter((name) => !iprev.confirmedNames.includes(name));
-          findings.push({
-            code: 'partial_ptr',
-            severity: 'warning',
-            address: ip.text,
-            message: `${ip.text} has ${iprev.ptr.names.length} PTR names; only ${iprev.confirmedNames.join(', ')} resolves back. ${unconfirmed.join(', ')} do not.`,
-            fix: `Remove the stale PTR names (${unconfirmed.join(', ')}): Postfix's own check reads only the first PTR name and may reject.`,
-          });
-        }
-        break;
-      }
-      case 'no_ptr':
-        if (ip.family === 6 && ipv4Passes) {
-          findings.push({
-            code: 'ipv6_no_ptr',
-            severity: 'permanent',
-            address: ip.text,
-            message: `IPv6 address ${ip.text} has no PTR record, while IPv4 is fine. Receivers that reach you over IPv6 (Gmail prefers it) see no hostname.`,
-            fix: `${ownerFix(ip, wanted)} Or stop sending over IPv6 (Postfix: inet_protocols = ipv4) until it is set.`,
-          });
-        } else {
-          findings.push({
-            code: 'no_ptr',
-            severity: 'permanent',
-            address: ip.text,
-            message:
-              iprev.ptr.ignored.length > 0
-                ? `${ip.text} has only unusable PTR names: ${iprev.ptr.ignored.map((item) => `${JSON.stringify(item.name)} (${item.reason})`).join(', ')}.`
-                : `${ip.text} has no PTR record (${iprev.reverseName}: ${iprev.ptr.code ?? 'no answer'}).`,
-            fix: ownerFix(ip, wanted),
-          });
-        }
-        break;
-      case 'no_forward':
-      case 'mismatch': {
-        const provider = iprev.ptr.names.find((name) => looksLikeProviderDefault(name, ip) && name !== host?.name);
-        if (provider) {
-          findings.push({
-            code: 'provider_default_name',
-            severity: 'permanent',
-            address: ip.text,
-            message: `The PTR of ${ip.text} is ${provider}, which looks like the provider's automatic name, and it does not resolve back to ${ip.text}.`,
-            fix: ownerFix(ip, wanted),
-          });
-          break;
-        }
-        const seen = iprev.forward.map((check) => `${check.name} -> ${check.addresses.join(', ') || `no ${recordType} record`}`).join('; ');
-        findings.push({
-          code: iprev.result,
-          severity: 'permanent',
-          address: ip.text,
-          message:
-            iprev.result === 'no_forward'
-              ? `The PTR name of ${ip.text} has no ${recordType} record: ${seen}.`
-              : `The PTR name of ${ip.text} resolves elsewhere: ${seen}.`,
-          fix: `At the DNS host of ${iprev.ptr.names[0] ?? 'that name'}'s domain, add an ${recordType} record ${iprev.ptr.names[0] ?? ''} -> ${ip.text}` +
-            ` (or have the IP's owner point the PTR at a name that already resolves to ${ip.text}).`,
-        });
-        break;
-      }
-      case 'temperror':
-        findings.push({
-          code: 'temperror',
-          severity: 'temporary',
-          address: ip.text,
-          message:
-            iprev.temperrorStage === 'ptr'
-              ? `The PTR lookup of ${ip.text} failed temporarily (${iprev.ptr.code ?? 'error'}).`
-              : `Forward lookups for ${ip.text} failed temporarily: ${iprev.forward
-                  .filter((check) => check.outcome === 'temporary')
-                  .map((check) => `${check.name} (${check.code ?? 'error'})`)
-                  .join(', ')}.`,
-          fix: 'Receivers answer 450 and retry. If it persists, check the authoritative servers of the zone, and this resolver.',
-        });
-        break;
+    for (const finding of ADDRESS_FINDINGS) {
+      const found = finding(report, context);
+      if (found) findings.push(found);
     }
   }
-
   return findings.sort((a, b) => PRIORITY[a.code] - PRIORITY[b.code]);
+}
+
+/** The fix for a missing or wrong PTR: only the address's owner can set it. */
+function ownerFix(ip: ClientIp, name: string): string {
+  return (
+    `Ask whoever owns ${ip.text} - your hosting provider or ISP, not your domain's DNS host - to set its PTR record ` +
+    `to ${name}, and make sure ${name} has an ${ip.family === 4 ? 'A' : 'AAAA'} record of ${ip.text}.`
+  );
+}
+
+/** What the host name's own lookups show: no such host, or a lookup that failed for now. */
+function hostFindings(host: HostLookup): Finding[] {
+  const found = [unknownHost(host), hostLookupFailed(host, 'A', host.a), hostLookupFailed(host, 'AAAA', host.aaaa)];
+  return found.filter((finding): finding is Finding => finding !== undefined);
+}
+
+/** unknown_host: neither an A nor an AAAA record. */
+function unknownHost(host: HostLookup): Finding | undefined {
+  if (host.a.outcome !== 'not_found' || host.aaaa.outcome !== 'not_found') return undefined;
+  return {
+    code: 'unknown_host',
+    severity: 'permanent',
+    message: `${host.name} has no A or AAAA record (${host.a.code ?? ''}).`,
+    fix: `Check the spelling, or add an A (and AAAA) record for ${host.name} at the DNS host of its domain.`,
+  };
+}
+
+/** host_lookup_failed: the host's A or AAAA lookup failed temporarily. */
+function hostLookupFailed(host: HostLookup, type: 'A' | 'AAAA', lookup: HostAddresses): Finding | undefined {
+  if (lookup.outcome !== 'temporary') return undefined;
+  return {
+    code: 'host_lookup_failed',
+    severity: 'temporary',
+    message: `The ${type} lookup of ${host.name} failed temporarily (${lookup.code ?? 'error'}).`,
+    fix: 'Retry later; if it persists, check the authoritative servers of the domain and this resolver.',
+  };
+}
+
+/** generic_name: the address passes, but every confirmed name looks like a dynamic or pool name. */
+function genericName({ ip, iprev }: AddressReport, context: FindingContext): Finding | undefined {
+  if (iprev.result !== 'pass') return undefined;
+  const signals = iprev.confirmedNames.map((name) => genericSignal(name, ip, context.config.genericLevel));
+  const first = signals[0];
+  if (!first || !signals.every((signal) => signal !== undefined)) return undefined;
+  return {
+    code: 'generic_name',
+    severity: 'warning',
+    address: ip.text,
+    message:
+      `${ip.text} is forward-confirmed, but its name ${iprev.confirmedNames.join(', ')} looks like a dynamic or pool address ` +
+      `(rule ${first.rule}: ${first.detail}); many receivers distrust such names.`,
+    fix: ownerFix(ip, context.wanted),
+  };
+}
+
+/** partial_ptr: the address passes, but some of its PTR names do not resolve back. */
+function partialPtr({ ip, iprev }: AddressReport): Finding | undefined {
+  if (iprev.result !== 'pass' || iprev.ptr.names.length <= iprev.confirmedNames.length) return undefined;
+  const unconfirmed = iprev.ptr.names.filter((name) => !iprev.confirmedNames.includes(name));
+  return {
+    code: 'partial_ptr',
+    severity: 'warning',
+    address: ip.text,
+    message: `${ip.text} has ${iprev.ptr.names.length} PTR names; only ${iprev.confirmedNames.join(', ')} resolves back. ${unconfirmed.join(', ')} do not.`,
+    fix: `Remove the stale PTR names (${unconfirmed.join(', ')}): Postfix's own check reads only the first PTR name and may reject.`,
+  };
+}
+
+/** ipv6_no_ptr: an IPv6 address without a PTR while IPv4 passes. */
+function ipv6NoPtr({ ip, iprev }: AddressReport, context: FindingContext): Finding | undefined {
+  if (iprev.result !== 'no_ptr' || !(ip.family === 6 && context.ipv4Passes)) return undefined;
+  return {
+    code: 'ipv6_no_ptr',
+    severity: 'permanent',
+    address: ip.text,
+    message: `IPv6 address ${ip.text} has no PTR record, while IPv4 is fine. Receivers that reach you over IPv6 (Gmail prefers it) see no hostname.`,
+    fix: `${ownerFix(ip, context.wanted)} Or stop sending over IPv6 (Postfix: inet_protocols = ipv4) until it is set.`,
+  };
+}
+
+/** no_ptr: no PTR record, or only unusable names (IPv6 beside a passing IPv4 is ipv6_no_ptr). */
+function noPtr({ ip, iprev }: AddressReport, context: FindingContext): Finding | undefined {
+  if (iprev.result !== 'no_ptr' || (ip.family === 6 && context.ipv4Passes)) return undefined;
+  return {
+    code: 'no_ptr',
+    severity: 'permanent',
+    address: ip.text,
+    message:
+      iprev.ptr.ignored.length > 0
+        ? `${ip.text} has only unusable PTR names: ${iprev.ptr.ignored.map((item) => `${JSON.stringify(item.name)} (${item.reason})`).join(', ')}.`
+        : `${ip.text} has no PTR record (${iprev.reverseName}: ${iprev.ptr.code ?? 'no answer'}).`,
+    fix: ownerFix(ip, context.wanted),
+  };
+}
+
+/** A PTR name of an address that does not resolve back which looks like its provider's automatic name. */
+function providerDefault({ ip, iprev }: AddressReport, host: HostLookup | undefined): string | undefined {
+  if (iprev.result !== 'no_forward' && iprev.result !== 'mismatch') return undefined;
+  return iprev.ptr.names.find((name) => looksLikeProviderDefault(name, ip) && name !== host?.name);
+}
+
+/** provider_default_name: the PTR does not resolve back and is the provider's automatic name. */
+function providerDefaultName(report: AddressReport, context: FindingContext): Finding | undefined {
+  const provider = providerDefault(report, context.host);
+  if (!provider) return undefined;
+  const { ip } = report;
+  return {
+    code: 'provider_default_name',
+    severity: 'permanent',
+    address: ip.text,
+    message: `The PTR of ${ip.text} is ${provider}, which looks like the provider's automatic name, and it does not resolve back to ${ip.text}.`,
+    fix: ownerFix(ip, context.wanted),
+  };
+}
+
+/** no_forward: the PTR name has no A/AAAA record (unless it is the provider's automatic name). */
+function noForward(report: AddressReport, context: FindingContext): Finding | undefined {
+  if (report.iprev.result !== 'no_forward' || providerDefault(report, context.host)) return undefined;
+  return forwardFinding(report, 'no_forward', (recordType, seen) => `The PTR name of ${report.ip.text} has no ${recordType} record: ${seen}.`);
+}
+
+/** mismatch: the PTR name resolves to other addresses (unless it is the provider's automatic name). */
+function mismatch(report: AddressReport, context: FindingContext): Finding | undefined {
+  if (report.iprev.result !== 'mismatch' || providerDefault(report, context.host)) return undefined;
+  return forwardFinding(report, 'mismatch', (_recordType, seen) => `The PTR name of ${report.ip.text} resolves elsewhere: ${seen}.`);
+}
+
+/** A PTR name that does not resolve back: what each forward lookup saw, and the record to add. */
+function forwardFinding({ ip, iprev }: AddressReport, code: 'no_forward' | 'mismatch', message: (recordType: string, seen: string) => string): Finding {
+  const recordType = ip.family === 4 ? 'A' : 'AAAA';
+  const seen = iprev.forward.map((check) => `${check.name} -> ${check.addresses.join(', ') || `no ${recordType} record`}`).join('; ');
+  return {
+    code,
+    severity: 'permanent',
+    address: ip.text,
+    message: message(recordType, seen),
+    fix: `At the DNS host of ${iprev.ptr.names[0] ?? 'that name'}'s domain, add an ${recordType} record ${iprev.ptr.names[0] ?? ''} -> ${ip.text}` +
+      ` (or have the IP's owner point the PTR at a name that already resolves to ${ip.text}).`,
+  };
+}
+
+/** temperror: the PTR lookup or a forward lookup failed temporarily. */
+function temperror({ ip, iprev }: AddressReport): Finding | undefined {
+  if (iprev.result !== 'temperror') return undefined;
+  return {
+    code: 'temperror',
+    severity: 'temporary',
+    address: ip.text,
+    message:
+      iprev.temperrorStage === 'ptr'
+        ? `The PTR lookup of ${ip.text} failed temporarily (${iprev.ptr.code ?? 'error'}).`
+        : `Forward lookups for ${ip.text} failed temporarily: ${iprev.forward
+            .filter((check) => check.outcome === 'temporary')
+            .map((check) => `${check.name} (${check.code ?? 'error'})`)
+            .join(', ')}.`,
+    fix: 'Receivers answer 450 and retry. If it persists, check the authoritative servers of the zone, and this resolver.',
+  };
 }
 
 /**
