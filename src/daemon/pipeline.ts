@@ -16,12 +16,13 @@ import { knownIprev, lookupIprev, type FanOutCheck } from '../dns/iprev.js';
 import { EXEMPTED, judge, shedJudgement, type Judgement } from '../judge/judgement.js';
 import { memoOf, reusedMemo } from '../judge/judgement-memo.js';
 import type { KnownClient, KnownClients } from './known-clients.js';
-import { logDecision, type Logger } from '../log/logger.js';
+import { logDecision } from '../log/decision-line.js';
+import type { Logger } from '../log/logger.js';
 import type { MessageMemory, MessageVerdict } from './message-memory.js';
 import type { Metrics } from './metrics.js';
 import { createNatWatch } from './nat-watch.js';
 import { pacedStart } from '../dns/pacing.js';
-import { findExemption, type HeloStatus, type PolicySettings } from '../judge/policy.js';
+import { findExemption, type HeloStatus, type PolicySettings, type Verdict } from '../judge/policy.js';
 import type { PolicyAttributes } from '../protocol/codec.js';
 import { detachedRequest, parsePolicyRequest, type PolicyRequest } from '../protocol/request.js';
 import type { HandlerResult, RequestContext } from './server.js';
@@ -74,21 +75,7 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
 
     const remembered = messages.recall(request, connection, config);
     if (remembered) {
-      // One message is judged and logged once (SPEC "Protocol"); later recipients reuse it, each
-      // with a short line of its own, so `report` counts recipients and `replay` sees every
-      // request (its recipient can be exempt under another pass_recipients). The header went
-      // with the first recipient's reply; the others get the plain verdict.
-      connection.log.info(
-        {
-          client_address: request.clientAddress,
-          instance: request.instance,
-          recipient: request.recipient,
-          authenticated: request.saslUsername !== '',
-          action: remembered.action,
-          reply: remembered.reply,
-        },
-        'decision reused for another recipient',
-      );
+      logReused(connection, request, remembered);
       return { reply: remembered.reply };
     }
 
@@ -105,6 +92,26 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
       .waitFor(pacedStart(() => judgeWithLookups(waiting, config, policy, lookups), connection))
       .then(({ judgement: judged, cached }) => answer(waiting, config, connection, judged, cached, started));
   };
+}
+
+/**
+ * One message is judged and logged once (SPEC "Protocol"); later recipients reuse it, each with
+ * a short line of its own, so `report` counts recipients and `replay` sees every request (its
+ * recipient can be exempt under another pass_recipients). The header went with the first
+ * recipient's reply; the others get the plain verdict.
+ */
+function logReused(connection: Connection, request: PolicyRequest, remembered: Verdict): void {
+  connection.log.info(
+    {
+      client_address: request.clientAddress,
+      instance: request.instance,
+      recipient: request.recipient,
+      authenticated: request.saslUsername !== '',
+      action: remembered.action,
+      reply: remembered.reply,
+    },
+    'decision reused for another recipient',
+  );
 }
 
 /**
