@@ -1,7 +1,7 @@
 /**
  * How the `check` command shows its reports: a block per address with a ✓/✗ per step and the
  * records as `dig` would print them, then the findings in the order to act on them; or a stable
- * JSON document (schema version 1, documented in the README) for scripts.
+ * JSON document (schema version 1, documented in docs/check.md) for scripts.
  */
 import type { Config } from '../config/config.js';
 import type { AddressReport, CheckReport } from './diagnose.js';
@@ -118,7 +118,7 @@ function forwardJson(check: ForwardCheck, client: string): ForwardCheck {
   return { ...check, addresses: shown, ...(omitted > 0 ? { omitted } : {}) };
 }
 
-/** JSON schema version 1 (README "check --json"). */
+/** JSON schema version 1 (docs/check.md, "check --json"). */
 export function renderJson(report: CheckReport, config: Config, helo: string | undefined): string {
   const { targets, status, findings } = report;
   // Ignored PTR names may hold any character: escaped as report --json escapes them.

@@ -45,7 +45,7 @@ export interface DecisionRecord extends RequestLine {
   readonly cached: boolean;
   readonly durationMs: number;
   readonly requestFieldsCut: boolean;
-  /** Confirmed forward checks past the first were cut to keep the line under 4 KiB (src/log/logger.ts). */
+  /** Confirmed forward checks past the first were cut to keep the line under 4 KiB (src/log/decision-line.ts). */
   readonly confirmedNamesCut: boolean;
 }
 

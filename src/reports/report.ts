@@ -1,7 +1,7 @@
 /**
  * `report`: the figures an administrator reads before tightening the mode, gathered from the
  * decision log in one streaming pass with bounded memory (TopCounts, DurationHistogram, one
- * counter per hour). See src/reports/report-render.ts for how they are shown and README "report" for
+ * counter per hour). See src/reports/report-render.ts for how they are shown and docs/logs.md "report" for
  * the JSON schema.
  */
 import { getDomain } from 'tldts';
@@ -181,7 +181,7 @@ export class ReportBuilder {
     }
   }
 
-  /** The figures as the JSON document of `report --json` (schema 1, README). */
+  /** The figures as the JSON document of `report --json` (schema 1, docs/logs.md). */
   result(top: number, inputs: readonly string[]): ReportData {
     const share = (part: number, whole: number) => (whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 10_000);
     const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
