@@ -1,6 +1,7 @@
 /**
- * Process concerns only: argv, the config file on disk, signals, exit codes, and the `check`
- * and `config` commands. Everything else lives in the modules it wires.
+ * Process concerns only: argv, the config file on disk, signals, exit codes, and the table of
+ * commands (COMMANDS: what each takes and runs; `main` parses argv and dispatches through it).
+ * Everything else lives in the modules it wires.
  */
 import { closeSync, constants as fsConstants, existsSync, fstatSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -152,106 +153,143 @@ export function readConfigFile(file: string): string {
   }
 }
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  helo: { type: 'string' },
+  json: { type: 'boolean' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  top: { type: 'string' },
+  ascii: { type: 'boolean' },
+  tag: { type: 'string' },
+  version: { type: 'boolean', short: 'V' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parseArgv(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+}
+
+type Options = ReturnType<typeof parseArgv>['values'];
+
+/** The options only some commands take, in the order a misplaced one is reported. */
+const FLAGS = ['helo', 'json', 'since', 'until', 'top', 'ascii', 'tag'] as const;
+
+/** What a command runs with: the arguments after its name, the options, the loaded config. */
+interface Invocation {
+  readonly args: readonly string[];
+  readonly options: Options;
+  readonly config: Config;
+  readonly io: Output;
+}
+
+interface Command {
+  /** The options of FLAGS it takes (--config goes with every command). */
+  readonly flags: ReadonlyArray<(typeof FLAGS)[number]>;
+  /** A usage problem seen before the config is read, or undefined. */
+  readonly misuse?: (options: Options) => string | undefined;
+  /** report reads no configuration: a broken file at the default path must not stop it. */
+  readonly readsConfig?: false;
+  run(invocation: Invocation): number | Promise<number>;
+}
+
+/** The daemon: what runs without a command. */
+const DAEMON: Command = { flags: [], run: runDaemonCommand };
+
+/** The commands by name; a Map, so that a name such as "toString" is unknown, not inherited. */
+const COMMANDS = new Map<string, Command>([
+  ['config', { flags: [], run: runConfigCommand }],
+  ['check', { flags: ['helo', 'json'], run: runCheckCommand }],
+  ['query', { flags: [], run: ({ config, args, io }) => runQuery(config.listen, args, io) }],
+  ['report', { flags: ['json', 'since', 'until', 'top', 'ascii', 'tag'], readsConfig: false, run: (given) => runReport(...logCommandArgs(given)) }],
+  ['replay', { flags: ['json', 'since', 'until', 'top', 'tag'], misuse: replayMisuse, run: (given) => runReplay(given.config, ...logCommandArgs(given)) }],
+]);
+
 /** Entry point; resolves to the exit status for one-shot commands, or never for the daemon. */
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        helo: { type: 'string' },
-        json: { type: 'boolean' },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        top: { type: 'string' },
-        ascii: { type: 'boolean' },
-        tag: { type: 'string' },
-        version: { type: 'boolean', short: 'V' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgv(argv);
   } catch (error) {
-    io.err(`fcrdns-policyd: ${(error as Error).message}\n\n${USAGE}\n`);
-    return EXIT.usage;
+    return usageError(io, (error as Error).message);
   }
-  const { values, positionals } = parsed;
-  if (values.help) {
+  const { values: options, positionals } = parsed;
+  if (options.help) {
     io.out(`${USAGE}\n`);
     return EXIT.pass;
   }
-  if (values.version) {
+  if (options.version) {
     io.out(`fcrdns-policyd ${VERSION}\n`);
     return EXIT.pass;
   }
-  const [command, ...rest] = positionals;
-  const onlyFor = (name: string, commands: readonly string[], flag: unknown): string | undefined =>
-    flag !== undefined && !commands.includes(command ?? '') ? `--${name} only goes with ${commands.map((c) => `"${c}"`).join(' or ')}` : undefined;
-  const misuse =
-    onlyFor('helo', ['check'], values.helo) ??
-    onlyFor('json', ['check', 'report', 'replay'], values.json) ??
-    onlyFor('since', ['report', 'replay'], values.since) ??
-    onlyFor('until', ['report', 'replay'], values.until) ??
-    onlyFor('top', ['report', 'replay'], values.top) ??
-    onlyFor('ascii', ['report'], values.ascii) ??
-    onlyFor('tag', ['report', 'replay'], values.tag) ??
-    (command === 'replay' && values.config === undefined ? '"replay" needs --config NEW.conf: the configuration to replay the log under' : undefined);
-  if (misuse) {
-    io.err(`fcrdns-policyd: ${misuse}\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
+  const [name, ...args] = positionals;
+  const command = name === undefined ? DAEMON : COMMANDS.get(name);
+  const misuse = misplacedFlag(command, options) ?? command?.misuse?.(options);
+  if (misuse) return usageError(io, misuse);
 
   let config: Config;
   try {
-    // report reads no configuration: a broken file at the default path must not stop it.
-    config = command === 'report' ? defaultConfig() : loadConfig(values.config);
+    config = command?.readsConfig === false ? defaultConfig() : loadConfig(options.config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     io.err(`${error.problems.join('\n')}\n`);
     return EXIT.config;
   }
+  // An unknown command is reported after the config is read, as it always was (a broken config
+  // file is reported first, with exit 78).
+  if (command === undefined) return usageError(io, `unknown command ${JSON.stringify(name)}`);
+  return command.run({ args, options, config, io });
+}
 
-  switch (command) {
-    case undefined: {
-      const problem = heapProblem(config);
-      if (problem) {
-        io.err(`${problem}\n`);
-        return EXIT.config;
-      }
-      return runDaemon(config, values.config);
-    }
-    case 'config':
-      if (rest.length > 0) {
-        io.err(`fcrdns-policyd: "config" takes no arguments\n\n${USAGE}\n`);
-        return EXIT.usage;
-      }
-      io.out(formatEffective(config));
-      return EXIT.pass;
-    case 'check': {
-      if (rest.length === 0) {
-        io.err(`fcrdns-policyd: "check" needs an IP address or host name\n\n${USAGE}\n`);
-        return EXIT.usage;
-      }
-      const bad = rest.find((target) => parseClientIp(target) === undefined && hostnameProblem(normaliseName(target)) !== undefined);
-      if (bad !== undefined) {
-        io.err(`fcrdns-policyd: not an IP address or host name: ${JSON.stringify(bad)}\n`);
-        return EXIT.usage;
-      }
-      return runCheck(rest, config, { helo: values.helo, json: values.json === true }, io);
-    }
-    case 'query':
-      return runQuery(config.listen, rest, io);
-    case 'report':
-    case 'replay': {
-      const options = { files: rest, since: values.since, until: values.until, top: values.top, tag: values.tag, json: values.json === true, ascii: values.ascii === true };
-      const logIo = { out: io.out, err: io.err, errIsTerminal: io.errIsTerminal ?? process.stderr.isTTY === true, ...(io.stdin ? { stdin: io.stdin } : {}) };
-      return command === 'report' ? runReport(options, logIo) : runReplay(config, options, logIo);
-    }
-    default:
-      io.err(`fcrdns-policyd: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
-      return EXIT.usage;
+function usageError(io: Output, message: string): number {
+  io.err(`fcrdns-policyd: ${message}\n\n${USAGE}\n`);
+  return EXIT.usage;
+}
+
+/** The first option given that this command does not take, as a usage message naming the commands that do. */
+function misplacedFlag(command: Command | undefined, options: Options): string | undefined {
+  const flag = FLAGS.find((name) => options[name] !== undefined && !command?.flags.includes(name));
+  if (flag === undefined) return undefined;
+  const takers = [...COMMANDS].filter(([, other]) => other.flags.includes(flag)).map(([name]) => `"${name}"`);
+  return `--${flag} only goes with ${takers.join(' or ')}`;
+}
+
+function runDaemonCommand({ options, config, io }: Invocation): Promise<number> | number {
+  const problem = heapProblem(config);
+  if (problem) {
+    io.err(`${problem}\n`);
+    return EXIT.config;
   }
+  return runDaemon(config, options.config);
+}
+
+function runConfigCommand({ args, config, io }: Invocation): number {
+  if (args.length > 0) return usageError(io, '"config" takes no arguments');
+  io.out(formatEffective(config));
+  return EXIT.pass;
+}
+
+function runCheckCommand({ args, options, config, io }: Invocation): Promise<number> | number {
+  if (args.length === 0) return usageError(io, '"check" needs an IP address or host name');
+  const bad = args.find((target) => parseClientIp(target) === undefined && hostnameProblem(normaliseName(target)) !== undefined);
+  if (bad !== undefined) {
+    io.err(`fcrdns-policyd: not an IP address or host name: ${JSON.stringify(bad)}\n`);
+    return EXIT.usage;
+  }
+  return runCheck(args, config, { helo: options.helo, json: options.json === true }, io);
+}
+
+/** replay compares with a configuration it is given: the running one is what the log already shows. */
+function replayMisuse(options: Options): string | undefined {
+  return options.config === undefined ? '"replay" needs --config NEW.conf: the configuration to replay the log under' : undefined;
+}
+
+/** The options and output of report and replay. */
+function logCommandArgs({ args, options, io }: Invocation) {
+  const { since, until, top, tag } = options;
+  const logOptions = { files: args, since, until, top, tag, json: options.json === true, ascii: options.ascii === true };
+  const logIo = { out: io.out, err: io.err, errIsTerminal: io.errIsTerminal ?? process.stderr.isTTY === true, ...(io.stdin ? { stdin: io.stdin } : {}) };
+  return [logOptions, logIo] as const;
 }
 
 /** Run the daemon until SIGTERM/SIGINT; SIGHUP re-reads the config file. */
@@ -341,13 +379,8 @@ function warnIfFewFileDescriptors(config: Config, logger: ReturnType<typeof crea
   }
 }
 
-interface CheckOptions {
-  helo: string | undefined;
-  json: boolean;
-}
-
 /** Look each target (an IP, or a host name and all its addresses) up exactly as the daemon would, and explain it. */
-async function runCheck(targets: readonly string[], config: Config, options: CheckOptions, io: Output): Promise<number> {
+async function runCheck(targets: readonly string[], config: Config, options: { helo: string | undefined; json: boolean }, io: Output): Promise<number> {
   const resolver = createSystemResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries });
   const dns = directLookups(resolver, queryDeadlineMs({ timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries }));
   const report = await checkTargets(targets, dns, config, options.helo);
