@@ -1,6 +1,6 @@
 /**
  * The import direction of src/ (each folder's README says what it may import), checked by
- * dependency-cruiser in test/layout.test.ts: a violation or a circle fails `npm test`.
+ * dependency-cruiser in test/artefacts/layout.test.ts: a violation or a circle fails `npm test`.
  * Layers, low to high: util < config < protocol, dns, log < judge < reports, daemon < cli < main.ts.
  */
 const below = {

@@ -1,5 +1,5 @@
 // Bundle src/main.ts into one file that runs with plain `node` and no node_modules (SPEC).
-// Usage: node scripts/build.mjs [OUTDIR] (default dist/; test/distro.test.ts builds elsewhere on the floor's node).
+// Usage: node scripts/build.mjs [OUTDIR] (default dist/; test/artefacts/distro.test.ts builds elsewhere on the floor's node).
 // The file is replaced atomically (write, then rename), so a daemon or test starting while a
 // build runs never reads half a bundle.
 import { build } from 'esbuild';

@@ -2,7 +2,7 @@
  * The key table of docs/configuration.md, generated from the key table the code validates with
  * (KEY_DOCS and the defaults in src/config/config.ts), as scripts/man.ts makes fcrdns-policyd.conf(5)
  * from it: no key is documented twice by hand. `npm run docs` rewrites the table between its
- * markers; test/docs.test.ts fails while the page differs from what this prints.
+ * markers; test/artefacts/docs.test.ts fails while the page differs from what this prints.
  * Usage: tsx scripts/docs.ts [--check]
  */
 import { readFileSync, writeFileSync } from 'node:fs';

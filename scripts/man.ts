@@ -2,7 +2,7 @@
  * The manual pages, generated: fcrdns-policyd(8) (commands, options, signals, exit status,
  * files) and fcrdns-policyd.conf(5) (every key, from the key table the code validates with:
  * KEY_DOCS and the defaults in src/config/config.ts). Written to dist/man/; checked with
- * `mandoc -T lint` in test/package.test.ts. Usage: tsx scripts/man.ts [OUTDIR]
+ * `mandoc -T lint` in test/artefacts/package.test.ts. Usage: tsx scripts/man.ts [OUTDIR]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

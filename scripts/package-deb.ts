@@ -7,7 +7,7 @@
  *   /usr/lib/systemd/system/fcrdns-policyd.service   the hardened unit, ExecStart = the launcher (merged /usr)
  *   /usr/share/man/man8, man5                        fcrdns-policyd(8), fcrdns-policyd.conf(5)
  *   /usr/share/doc/fcrdns-policyd/                   copyright, changelog, README, docs/*.md (gzipped)
- * Maintainer scripts: deploy/debian/. Checked by lintian in test/package.test.ts.
+ * Maintainer scripts: deploy/debian/. Checked by lintian in test/artefacts/package.test.ts.
  * Usage: tsx scripts/package-deb.ts [OUTDIR]
  */
 import { execFileSync } from 'node:child_process';

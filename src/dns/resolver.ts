@@ -133,7 +133,7 @@ export interface DnsSettings {
  * Node's build does not cache, but Debian 13's nodejs (system c-ares 1.34.5) does, and Node
  * offers no option to turn it off. That cache holds every answer off the V8 heap: a hostile
  * reverse zone's 64 KB answers took the daemon to ~395 MB RSS on Debian 13 against ~130 MB
- * upstream (test/distro-node-trixie.test.ts runs test/hostile-zone.test.ts on that build), and it would
+ * upstream (test/artefacts/distro-node-trixie.test.ts runs test/integration/hostile-zone.test.ts on that build), and it would
  * serve answers past ptr_ttl and negative_ttl. A channel that lives briefly bounds both; the
  * daemon's own cache (src/dns/cache.ts) is the only cache that decides. Queries already sent finish
  * on their old channel, which node frees once it is unreferenced.

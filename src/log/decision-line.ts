@@ -175,7 +175,7 @@ interface PinoInternals {
 /**
  * Log one decision at info (SPEC "Logs"): the request's own fields, the outcome, whether every
  * answer came from the cache, and how long the decision took. It is the line
- * `logger.info({ …fields }, 'decision')` would write (test/log.test.ts holds them equal),
+ * `logger.info({ …fields }, 'decision')` would write (test/log/log.test.ts holds them equal),
  * assembled from pino's own level, time, bindings and stream with the outcome already serialised.
  * pino's generic per-key serialisation of the fifteen fields was the largest part of a cached
  * request's cost; here the only work per request is escaping the five request strings.

@@ -11,7 +11,7 @@
  * Slicing a concatenation makes V8 flatten it first: the characters are copied into a new
  * string of value.length + 1, and the result is a slice of that (or, under 13 characters, a
  * copy) — it holds nothing of the read. Three times cheaper than a JSON round trip, and the
- * same characters, lone surrogates included. test/text.test.ts holds it to "nothing pinned".
+ * same characters, lone surrogates included. test/util/text.test.ts holds it to "nothing pinned".
  */
 export function detachedCopy(value: string): string {
   return ` ${value}`.slice(1);

@@ -25,7 +25,7 @@ export type RootKind = Release | `${Release}-lintian`;
 export const RELEASES: readonly Release[] = ['bookworm', 'trixie'];
 export const ALL_ROOTS: readonly RootKind[] = ['bookworm', 'trixie', 'trixie-lintian'];
 
-/** What each release ships (checked against the roots by test/distro.test.ts). */
+/** What each release ships (checked against the roots by test/artefacts/distro.test.ts). */
 export const RELEASE_NAMES: Record<Release, string> = { bookworm: 'Debian 12', trixie: 'Debian 13' };
 
 export const ROOT_CACHE = process.env.FCRDNS_ROOT_CACHE ?? '/var/cache/fcrdns-policyd-tests/roots';

@@ -1,5 +1,5 @@
 /**
- * (test/distro-node-bookworm.test.ts and test/distro-node-trixie.test.ts call this.)
+ * (test/artefacts/distro-node-bookworm.test.ts and test/artefacts/distro-node-trixie.test.ts call this.)
  * The shipped-bundle tests once more on the distributions' own Node builds: Debian 12's nodejs
  * 18.20 (the runtime floor, system c-ares 1.18 and libuv 1.44) and Debian 13's 20.19 (system
  * c-ares 1.34, libuv 1.50, OpenSSL 3.5). They start dist/fcrdns-policyd.js with FCRDNS_TEST_NODE
@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const checkout = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
 /** The tests that run the bundle as a daemon over real DNS, and its commands. */
-const SHIPPED_BUNDLE_TESTS = ['test/integration.test.ts', 'test/dns-faults.test.ts', 'test/hostile-zone.test.ts', 'test/lifecycle.test.ts', 'test/cli.test.ts'];
+const SHIPPED_BUNDLE_TESTS = ['test/integration/integration.test.ts', 'test/integration/dns-faults.test.ts', 'test/integration/hostile-zone.test.ts', 'test/integration/lifecycle.test.ts', 'test/integration/cli.test.ts'];
 
 /** Per build: its own node, and the RSS budget of the hostile-zone flood (README). */
 const BUILDS: Record<Release, { budgetMb: number }> = { bookworm: { budgetMb: 150 }, trixie: { budgetMb: 165 } };
