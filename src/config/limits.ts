@@ -202,4 +202,34 @@ export const LIMITS = {
   warningWindowMs: 60_000,
   /** Kinds counted apart in one window; past it they share one count ("other"). */
   warningKindsTracked: 64,
+  /**
+   * Networks the in-memory throttle store keeps (issue 27), least recently used first out; an
+   * evicted network whose budget was spent gets a fresh one (counted). Measured on node 20
+   * (test/daemon/throttle-store.test.ts, a million distinct networks, half IPv4 /24, half IPv6 /64):
+   * ~120 bytes a key, so the cap costs ~14 MB of heap at most, however many networks send.
+   */
+  throttleMemoryKeys: 100_000,
+  heapBytesPerThrottleKey: 144,
+  /** Expired keys dropped from the cold end of the in-memory store per decision (bounded work per request). */
+  throttleSweepPerTake: 2,
+  /**
+   * Default deadline of one shared-store step (issue 27: a slow Redis never delays a reply past
+   * ≤ 50 ms); past it the in-memory store answers. throttleStoreDeadlineCeilingMs bounds the setting.
+   */
+  throttleStoreDeadlineMs: 50,
+  throttleStoreDeadlineCeilingMs: 1_000,
+  /** Consecutive failed shared-store steps that open the circuit breaker (then memory answers alone). */
+  throttleBreakerFailures: 3,
+  /** How long an open breaker waits before one step probes the shared store again. */
+  throttleBreakerCooldownMs: 5_000,
+  /** Connecting to the shared store gives up after this; reconnects back off up to throttleStoreReconnectMaxMs. */
+  throttleStoreConnectTimeoutMs: 1_000,
+  throttleStoreReconnectMaxMs: 2_000,
+  /**
+   * Commands queued in the Redis client, sent or not: a paused Redis (SIGSTOP, a long DEBUG SLEEP)
+   * answers nothing, and past this a step fails at once instead of holding memory.
+   */
+  throttleStoreQueueMax: 256,
+  /** Longest password file read for the shared store (a Redis password is a line, not a document). */
+  throttleStorePasswordFileMaxBytes: 4_096,
 } as const;
