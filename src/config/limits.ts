@@ -80,7 +80,7 @@ export const LIMITS = {
    * Requests waiting for DNS across all connections; past it new clients are answered per
    * temperror_action at once. ~5.7 KB each with their queries (bench:handler --cold), more in
    * RSS: 6,000 waiting peaked at 146–149 MB against the unit's 150 MB budget, 4,096 leaves room
-   * (test/waiting-bound.test.ts). A request's lookups end within dns_timeout × dns_tries, so
+   * (test/integration/waiting-bound.test.ts). A request's lookups end within dns_timeout × dns_tries, so
    * 4,096 waiting at a 1 s deadline still admits ~4,000 new clients a second.
    */
   maxWaitingRequests: 4_096,
@@ -159,7 +159,7 @@ export const LIMITS = {
   /**
    * `check HOST` checks at most this many of a host's addresses (half for each family, what one
    * does not use going to the other) and says how many it left out: a name with 1,024 addresses
-   * of 50 PTR names each would otherwise cost ~52,000 queries (test/check-host-bounds.test.ts).
+   * of 50 PTR names each would otherwise cost ~52,000 queries (test/integration/check-host-bounds.test.ts).
    */
   maxCheckHostAddresses: 8,
   /** Addresses `check` prints of one forward answer (the matching one always among them); the rest are counted. */
