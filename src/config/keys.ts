@@ -5,8 +5,9 @@
  */
 import type { Network } from '../util/ip.js';
 import { LIMITS } from './limits.js';
-import { ACTIONS, CHECKS, GENERIC_LEVELS, MODES, type Action, type ActionTable, type Check, type FailureClass, type GenericLevel, type Mode } from './presets.js';
-import { actionOverride, count, dnsServers, duration, fileMode, hostname, listenAddress, localParts, namesAndDomains, networks, oneOf, optionalHostPort, replyText, yesNo, type HostPort, type Kind, type ListenAddress } from './kinds.js';
+import { ACTIONS, CHECKS, GENERIC_LEVELS, MODES, type Action, type ActionTable, type Check, type FailureClass, type GenericLevel, type Mode, type ThrottleRate } from './presets.js';
+import type { ThrottleStoreTarget } from './throttle-store-url.js';
+import { actionOverride, count, dnsServers, duration, fileMode, hostname, listenAddress, localParts, namesAndDomains, networks, oneOf, optionalFilePath, optionalHostPort, replyText, throttleRate, throttleStore, yesNo, type HostPort, type Kind, type ListenAddress } from './kinds.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -46,6 +47,15 @@ export interface Config {
   readonly passNames: readonly string[];
   readonly metricsListen: HostPort | undefined;
   readonly metricsAllow: readonly Network[];
+  /** The `throttle` action's budget per network (issue 27): rate, burst, network prefix lengths. */
+  readonly throttleRate: ThrottleRate;
+  readonly throttleBurst: number;
+  readonly throttlePrefixIpv4: number;
+  readonly throttlePrefixIpv6: number;
+  /** Where the budgets live: this host's memory, or Redis/Valkey shared by an MX fleet. */
+  readonly throttleStore: ThrottleStoreTarget;
+  readonly throttleStorePasswordFile: string;
+  readonly throttleStoreTimeoutMs: number;
   /** Every key with its effective value as text, in table order (what `config` prints). */
   readonly effective: ReadonlyArray<readonly [string, string]>;
 }
@@ -113,6 +123,13 @@ export const KEYS = {
   pass_names: set('passNames', '', namesAndDomains),
   metrics_listen: set('metricsListen', '', optionalHostPort),
   metrics_allow: set('metricsAllow', '127.0.0.0/8, ::1/128', networks),
+  throttle_rate: set('throttleRate', '20/hour', throttleRate),
+  throttle_burst: set('throttleBurst', '5', count(1, 1000)),
+  throttle_prefix_ipv4: set('throttlePrefixIpv4', '24', count(8, 32)),
+  throttle_prefix_ipv6: set('throttlePrefixIpv6', '64', count(16, 128)),
+  throttle_store: set('throttleStore', 'memory', throttleStore),
+  throttle_store_password_file: set('throttleStorePasswordFile', '', optionalFilePath),
+  throttle_store_timeout: set('throttleStoreTimeoutMs', '50ms', duration(1, LIMITS.throttleStoreDeadlineCeilingMs)),
 } as const;
 
 export type ConfigKey = keyof typeof KEYS;
@@ -141,9 +158,9 @@ export const KEY_DOCS: Record<ConfigKey, { readonly values: string; readonly mea
   listen_allow: { values: 'a list of networks (CIDR or addresses)', meaning: 'TCP peers allowed to query; any other peer is disconnected at once and logged.' },
   check: { values: 'fcrdns or reverse', meaning: 'fcrdns: a PTR name must resolve back to the client IP (like reject_unknown_client_hostname). reverse: a PTR name must exist (like reject_unknown_reverse_client_hostname).' },
   mode: { values: 'monitor, soft or strict', meaning: 'The preset of the four per-class actions: monitor answers WARN for every failure, soft defers (450 4.7.25), strict rejects permanent failures (550 5.7.25). Temporary DNS failures are never rejected.' },
-  no_ptr_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when the client IP has no PTR record (or only unusable names); overrides the preset.', defaultText: 'from check and mode' },
-  no_forward_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when PTR names exist but none has an address record of the client\'s family; overrides the preset.', defaultText: 'from check and mode' },
-  mismatch_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when PTR names resolve, but not to the client IP; overrides the preset.', defaultText: 'from check and mode' },
+  no_ptr_action: { values: 'dunno, warn, throttle, defer or reject', meaning: 'Action when the client IP has no PTR record (or only unusable names); overrides the preset.', defaultText: 'from check and mode' },
+  no_forward_action: { values: 'dunno, warn, throttle, defer or reject', meaning: 'Action when PTR names exist but none has an address record of the client\'s family; overrides the preset.', defaultText: 'from check and mode' },
+  mismatch_action: { values: 'dunno, warn, throttle, defer or reject', meaning: 'Action when PTR names resolve, but not to the client IP; overrides the preset.', defaultText: 'from check and mode' },
   temperror_action: { values: 'dunno, warn or defer (never reject)', meaning: 'Action when a lookup that could change the outcome failed temporarily (SERVFAIL, REFUSED, timeout); overrides the preset.', defaultText: 'from check and mode' },
   skip_networks: { values: 'a list of networks (CIDR or addresses)', meaning: 'Clients never checked. A client behind NAT cannot be judged; when most clients fall here the daemon warns that Postfix may sit behind NAT or a proxy. ::ffff:a.b.c.d/N (N >= 96) is the IPv4 network a.b.c.d/(N-96).' },
   pass_recipients: { values: 'a list of local parts', meaning: 'Recipients always let through, so a blocked sender can still reach the administrator (RFC 5321 section 4.5.1).' },
@@ -162,10 +179,17 @@ export const KEY_DOCS: Record<ConfigKey, { readonly values: string; readonly mea
   reply_hint: { values: 'printable ASCII, at most 200 characters', meaning: 'Text appended to reject and defer replies, e.g. a URL explaining the policy.', defaultText: 'empty' },
   authres_header: { values: 'yes or no', meaning: 'Prepend an RFC 8601 Authentication-Results header (method iprev) once per accepted message.' },
   authserv_id: { values: 'a host name', meaning: 'This server\'s name in that header; required with authres_header = yes.', defaultText: 'empty' },
-  generic_action: { values: 'dunno, warn, defer or reject', meaning: 'Action for a client whose every forward-confirmed PTR name looks generic (a dynamic or pool address).' },
+  generic_action: { values: 'dunno, warn, throttle, defer or reject', meaning: 'Action for a client whose every forward-confirmed PTR name looks generic (a dynamic or pool address).' },
   generic_level: { values: 'conservative or aggressive', meaning: 'How eagerly names are judged generic: conservative is meant to be safe to reject on, aggressive for scoring.' },
-  helo_mismatch_action: { values: 'dunno, warn, defer or reject', meaning: 'Action when the HELO name is neither a confirmed PTR name of the client, nor a name resolving to it, nor its address literal. With dunno the HELO name is never looked up.' },
+  helo_mismatch_action: { values: 'dunno, warn, throttle, defer or reject', meaning: 'Action when the HELO name is neither a confirmed PTR name of the client, nor a name resolving to it, nor its address literal. With dunno the HELO name is never looked up.' },
   pass_names: { values: 'a list of names: mx.partner.org (that name) or .example.net (names below it)', meaning: 'Allowlist of forward-confirmed names: a client confirmed as one of them is always let through.', defaultText: 'empty' },
   metrics_listen: { values: 'host:port, or empty', meaning: `Where a Prometheus endpoint (/metrics, /healthz) listens, e.g. 127.0.0.1:9425. At most ${LIMITS.maxMetricsConnections} connections are open to it (at the cap the longest-open idle one is closed), and each closes after ${LIMITS.metricsIdleTimeoutMs / 1000} s without traffic. /healthz answers 503 when the policy listener does not answer a request of the daemon's own.`, defaultText: 'empty (off)' },
   metrics_allow: { values: 'a list of networks (CIDR or addresses)', meaning: 'Peers allowed to connect to metrics_listen; any other peer is disconnected at once (and counted in the warnings).' },
+  throttle_rate: { values: 'N/second, N/minute, N/hour or N/day (N from 1 to 1000)', meaning: 'Messages a network may send per period while its class is throttled (an action of throttle): past the budget it is answered 450 4.7.25 with a rate-limit text. GCRA: one timestamp per network, no window edges.' },
+  throttle_burst: { values: 'an integer from 1 to 1000', meaning: 'Messages a network may send at once before throttle_rate spaces them.' },
+  throttle_prefix_ipv4: { values: 'an integer from 8 to 32', meaning: 'IPv4 clients share a budget per network of this prefix length.' },
+  throttle_prefix_ipv6: { values: 'an integer from 16 to 128', meaning: 'IPv6 clients share a budget per network of this prefix length.' },
+  throttle_store: { values: 'memory, redis://host[:port][/db], rediss://host[:port][/db], or the absolute path of a Redis/Valkey unix socket', meaning: 'Where the throttle budgets live: this host\'s memory, or a Redis or Valkey server shared by every MX host (one atomic script per step). A slow or absent server never delays a reply past throttle_store_timeout: this host\'s memory answers instead, and one log line says so.' },
+  throttle_store_password_file: { values: 'an absolute path, or empty', meaning: 'A file holding the Redis/Valkey password (its first line); never in the configuration, the dump or the log.', defaultText: 'empty' },
+  throttle_store_timeout: { values: `a duration (1ms to ${LIMITS.throttleStoreDeadlineCeilingMs}ms)`, meaning: 'Longest wait for the shared store per message; past it the local memory decides (fail open).' },
 };

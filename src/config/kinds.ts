@@ -7,7 +7,8 @@
 import ipaddr from 'ipaddr.js';
 import { parseNetwork, type Network } from '../util/ip.js';
 import { hostnameProblem, normaliseName } from '../util/hostname.js';
-import { ACTIONS, type Action } from './presets.js';
+import { ACTIONS, type Action, type ThrottleRate } from './presets.js';
+import { checkPasswordFilePath, parseThrottleStore, type ThrottleStoreTarget } from './throttle-store-url.js';
 import { formatDuration, parseDuration, printable, splitList } from './parse.js';
 
 export type ListenAddress =
@@ -167,7 +168,9 @@ export const dnsServers: Kind<readonly string[]> = {
  * not reject (SPEC "Decision"). `config` prints the effective action instead (build.ts).
  */
 export function actionOverride(allowReject: boolean): Kind<Action | undefined> {
-  const allowed = allowReject ? ACTIONS : ACTIONS.filter((item) => item !== 'reject');
+  // temperror_action: a temporary DNS failure says nothing about the sender, so it is neither
+  // rejected nor throttled (issue 27: "never for temperror_action").
+  const allowed = allowReject ? ACTIONS : ACTIONS.filter((item) => item !== 'reject' && item !== 'throttle');
   return {
     parse: (raw) => {
       if (raw === '') return undefined;
@@ -176,11 +179,49 @@ export function actionOverride(allowReject: boolean): Kind<Action | undefined> {
       if (!allowReject && lower === 'reject') {
         return fail('a temporary DNS failure must never cause a permanent reject; expected one of: dunno, warn, defer');
       }
+      if (!allowReject && lower === 'throttle') {
+        return fail('a temporary DNS failure says nothing about the sender, so it is not throttled; expected one of: dunno, warn, defer');
+      }
       return fail(`expected one of: ${allowed.join(', ')} (or empty for the check/mode preset)`);
     },
     show: (value) => value ?? '',
   };
 }
+
+const PERIODS: Record<string, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/**
+ * `N/unit` (unit second, minute, hour or day): the throttle's rate. At most 1,000 events a
+ * period, so an event's interval is at least a millisecond even per second (src/judge/throttle.ts).
+ */
+export const throttleRate: Kind<ThrottleRate> = {
+  parse: (raw) => {
+    const match = /^(\d{1,4})\s*\/\s*(second|minute|hour|day)s?$/i.exec(raw);
+    const rate = Number(match?.[1]);
+    if (!match || rate < 1 || rate > 1000) return fail('expected N/second, N/minute, N/hour or N/day with N from 1 to 1000, e.g. 20/hour');
+    const unit = (match[2] as string).toLowerCase();
+    return { rate, periodMs: PERIODS[unit] as number, text: `${rate}/${unit}` };
+  },
+  show: (value) => value.text,
+};
+
+export const throttleStore: Kind<ThrottleStoreTarget> = {
+  parse: (raw) => {
+    const target = parseThrottleStore(raw);
+    return typeof target === 'string' ? fail(target) : target;
+  },
+  show: (value) => (value.kind === 'memory' ? 'memory' : value.display),
+};
+
+/** An absolute path of a file (its content is read by the daemon, never printed), or empty. */
+export const optionalFilePath: Kind<string> = {
+  parse: (raw) => {
+    if (raw === '') return '';
+    const problem = checkPasswordFilePath(raw);
+    return problem === undefined ? raw : fail(problem);
+  },
+  show: same,
+};
 
 export function replyText(maxChars: number): Kind<string> {
   return {

@@ -6,14 +6,26 @@
 
 export type Check = 'fcrdns' | 'reverse';
 export type Mode = 'monitor' | 'soft' | 'strict';
-export type Action = 'dunno' | 'warn' | 'defer' | 'reject';
+/**
+ * `throttle` (issue 27): DUNNO while the client's network has budget left, then a 450 that says
+ * an unverified host is rate limited (Gmail's 421 4.7.23 for the same senders).
+ */
+export type Action = 'dunno' | 'warn' | 'throttle' | 'defer' | 'reject';
 /** The iprev classes that carry a configurable action (pass is always DUNNO; src/dns/iprev.ts). */
 export type FailureClass = 'no_ptr' | 'no_forward' | 'mismatch' | 'temperror';
 export type ActionTable = Record<FailureClass, Action>;
 
 export const CHECKS: readonly Check[] = ['fcrdns', 'reverse'];
 export const MODES: readonly Mode[] = ['monitor', 'soft', 'strict'];
-export const ACTIONS: readonly Action[] = ['dunno', 'warn', 'defer', 'reject'];
+export const ACTIONS: readonly Action[] = ['dunno', 'warn', 'throttle', 'defer', 'reject'];
+
+/** A throttle rate: `rate` events per `periodMs` (`20/hour`). */
+export interface ThrottleRate {
+  readonly rate: number;
+  readonly periodMs: number;
+  /** As written in the config (`20/hour`), for the dump and the log. */
+  readonly text: string;
+}
 
 /** How eagerly a forward-confirmed name that looks dynamic counts as generic (src/judge/generic.ts). */
 export type GenericLevel = 'conservative' | 'aggressive';

@@ -18,6 +18,7 @@ import { noMetrics, startMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type PipelineState } from './pipeline.js';
 import { settingChanges } from '../config/reload.js';
 import { startPolicyServer, type PolicyServer, type ServerOptions, type ServerStats } from './server.js';
+import { Throttling } from './throttling.js';
 
 export interface DaemonDeps {
   config: Config;
@@ -149,12 +150,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   };
   const messages = new MessageMemory(deps.clock);
   const admission = new Admission(logger, deps.heapReading);
-  const handle = createPipeline({ state, clients: new KnownClients(), messages, admission, logger });
+  const throttling = new Throttling(logger, deps.config);
+  const handle = createPipeline({ state, clients: new KnownClients(), messages, admission, logger, throttling });
   let server: PolicyServer;
   try {
     server = await startListeners(deps, state, { handle, messages, admission, cacheStats });
   } catch (error) {
     admission.close();
+    await throttling.close();
     throw error;
   }
   const metrics = state.metrics;
@@ -181,6 +184,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       logger.level = next.logLevel;
       server.updateLimits({ listenAllow: next.listenAllow, maxConnections: next.maxConnections });
       metrics.updateAllow(next.metricsAllow);
+      throttling.apply(next);
       state.config = next;
       state.policy = policyFor(next);
       logger.info({ source: next.source, config: Object.fromEntries(next.effective) }, 'reloaded');
@@ -189,6 +193,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
       await server.close();
       await metrics.close();
       admission.close();
+      await throttling.close();
       logger.info('stopped');
     },
   };

@@ -26,6 +26,8 @@ import { findExemption, type HeloStatus, type PolicySettings, type Verdict } fro
 import type { PolicyAttributes } from '../protocol/codec.js';
 import { detachedRequest, parsePolicyRequest, type PolicyRequest } from '../protocol/request.js';
 import type { HandlerResult, RequestContext } from './server.js';
+import type { ThrottleDecision } from './throttle-store.js';
+import { throttledJudgement, type Throttling } from './throttling.js';
 
 /** What a reload swaps; the pipeline reads it once per request. */
 export interface PipelineState {
@@ -41,6 +43,8 @@ export interface PipelineParts {
   readonly messages: MessageMemory;
   readonly admission: Admission;
   readonly logger: Logger;
+  /** The throttle action's budgets (kept across reloads); asked only for a throttled class. */
+  readonly throttling: Throttling;
 }
 
 type Connection = RequestContext<MessageVerdict>;
@@ -50,11 +54,20 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
   const noteNetworkSkip = createNatWatch(parts.logger);
 
   /** Remember the verdict for the message's other recipients, count it, log it, reply. */
-  const answer = (request: PolicyRequest, config: Config, connection: Connection, judgement: Judgement, cached: boolean, started: number): HandlerResult => {
+  const finish = (request: PolicyRequest, config: Config, connection: Connection, judgement: Judgement, cached: boolean, started: number): HandlerResult => {
     messages.remember(request, connection, judgement.verdict, config);
-    state.metrics.decision(config.check, judgement.resultLabel, judgement.action);
+    state.metrics.decision(config.check, judgement.resultLabel, judgement.limited && judgement.reply === judgement.limited.reply ? 'throttled' : judgement.action);
     logDecision(connection.log, request, judgement, cached, performance.now() - started);
     return { reply: judgement.reply };
+  };
+  /** A throttled class first spends one of its network's budget (once per message: later recipients reuse it). */
+  const answer = (request: PolicyRequest<KnownClient>, config: Config, connection: Connection, judgement: Judgement, cached: boolean, started: number): HandlerResult | Promise<HandlerResult> => {
+    if (judgement.limited === undefined) return finish(request, config, connection, judgement, cached, started);
+    const prefixes = { ipv4: config.throttlePrefixIpv4, ipv6: config.throttlePrefixIpv6 };
+    const step = parts.throttling.take(request.client);
+    const settle = (decision: ThrottleDecision | undefined) =>
+      finish(request, config, connection, throttledJudgement(judgement, decision, request.client, prefixes), cached, started);
+    return step instanceof Promise ? step.then(settle) : settle(step);
   };
 
   return (attributes, connection) => {

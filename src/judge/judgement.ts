@@ -24,6 +24,8 @@ export interface Judgement extends OutcomeFields {
   readonly reply: string;
   /** The result as logged and counted: the iprev class, or `generic`. */
   readonly resultLabel: string;
+  /** For `throttle`: the reply and outcome fields once the network's budget is spent. */
+  readonly limited?: OutcomeFields & { readonly reply: string };
 }
 
 /** The outcome of an exempted request, per exemption: the same every time. */
@@ -86,8 +88,19 @@ export function decideClient(request: PolicyRequest, result: IprevResult, helo: 
 
 /** Judge a classified client: the decision, and the decision line's outcome fields. */
 export function judge(request: PolicyRequest, result: IprevResult, helo: HeloStatus, config: Config, policy: PolicySettings): Judgement {
-  const { verdict, reply, resultLabel, generic, passName, header } = decideClient(request, result, helo, config, policy);
-  const { json } = outcomeFields({
+  const decided = decideClient(request, result, helo, config, policy);
+  const { verdict, reply, resultLabel } = decided;
+  const { json } = outcomeFields(outcomeParts(result, helo, decided, reply));
+  if (verdict.limitedReply === undefined) return { verdict, action: verdict.action, reply, resultLabel, json };
+  // A throttled class: both answers are written down once, the pipeline picks one per message.
+  const limited = { reply: verdict.limitedReply, json: outcomeFields(outcomeParts(result, helo, decided, verdict.limitedReply)).json };
+  return { verdict, action: verdict.action, reply, resultLabel, json, limited };
+}
+
+/** The decision line's outcome members for a decided client and one of its replies. */
+function outcomeParts(result: IprevResult, helo: HeloStatus, decided: Decided, reply: string): Parameters<typeof outcomeFields>[0] {
+  const { verdict, resultLabel, generic, passName, header } = decided;
+  return {
     result: resultLabel,
     temperrorStage: result.temperrorStage,
     ptr: result.ptr,
@@ -101,8 +114,7 @@ export function judge(request: PolicyRequest, result: IprevResult, helo: HeloSta
       decided_by: verdict.decidedBy,
       ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
     },
-  });
-  return { verdict, action: verdict.action, reply, resultLabel, json };
+  };
 }
 
 /**

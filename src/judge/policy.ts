@@ -46,7 +46,8 @@ export type HeloStatus = 'confirmed' | 'resolves' | 'literal' | 'mismatch' | 'li
 /** The statuses helo_mismatch_action applies to; a missing name or DNS trouble never counts. */
 export const HELO_MISMATCHES: readonly HeloStatus[] = ['mismatch', 'literal_mismatch', 'invalid'];
 
-const SEVERITY: Record<Action, number> = { dunno: 0, warn: 1, defer: 2, reject: 3 };
+/** throttle sits between warn and defer: it passes while the network has budget left. */
+const SEVERITY: Record<Action, number> = { dunno: 0, warn: 1, throttle: 2, defer: 3, reject: 4 };
 
 export interface Verdict {
   readonly action: Action;
@@ -54,7 +55,12 @@ export interface Verdict {
   readonly reply: string;
   /** What decided the action: the iprev result, the generic-name signal, the HELO check, or pass_names. */
   readonly decidedBy: 'iprev' | 'generic' | 'helo' | 'pass_name';
+  /** For `throttle`: the reply once the network's budget is spent (`reply` is the one while it lasts). */
+  readonly limitedReply?: string;
 }
+
+/** What a spent throttle budget adds to the failure text (issue 27; Gmail's 421 4.7.23 says the same). */
+export const THROTTLED_TEXT = 'unverified host rate limited, try again later';
 
 export interface ClassifiedClient {
   readonly result: IprevClass;
@@ -132,6 +138,11 @@ export function decide(client: ClassifiedClient, ip: ClientIp, settings: PolicyS
     case 'warn':
       // WARN logs in Postfix's log and the restriction list goes on (POSTFIX-FACTS 9).
       return { action: 'warn', reply: `WARN fcrdns-policyd ${chosen.label}: ${chosen.text}`, decidedBy: chosen.decidedBy };
+    case 'throttle': {
+      const limited = `${chosen.text}; ${THROTTLED_TEXT}`;
+      const limitedHinted = settings.replyHint === '' ? limited : `${limited}; ${settings.replyHint}`;
+      return { action: 'throttle', reply: 'DUNNO', decidedBy: chosen.decidedBy, limitedReply: `450 4.7.${chosen.code} ${limitedHinted}` };
+    }
     case 'defer':
       return { action: 'defer', reply: `450 4.7.${chosen.code} ${hinted}`, decidedBy: chosen.decidedBy };
     case 'reject':

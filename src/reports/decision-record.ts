@@ -11,7 +11,7 @@ import { LIMITS } from '../config/limits.js';
 import type { HeloStatus } from '../judge/policy.js';
 import { detachedCopy } from '../util/text.js';
 
-export type LoggedAction = 'dunno' | 'warn' | 'defer' | 'reject';
+export type LoggedAction = 'dunno' | 'warn' | 'throttle' | 'defer' | 'reject';
 
 /** What every request-level line (a decision or a reused one) carries. */
 interface RequestLine {
@@ -100,7 +100,7 @@ export interface ParseOptions {
 
 export const DEFAULT_TAG = 'fcrdns-policyd';
 
-const ACTIONS: readonly string[] = ['dunno', 'warn', 'defer', 'reject'];
+const ACTIONS: readonly string[] = ['dunno', 'warn', 'throttle', 'defer', 'reject'];
 const HELO: readonly string[] = ['confirmed', 'resolves', 'literal', 'mismatch', 'literal_mismatch', 'invalid', 'missing', 'temperror', 'unchecked'];
 const OUTCOMES: readonly string[] = ['answer', 'not_found', 'temporary'];
 const RESULTS: readonly string[] = ['pass', 'no_ptr', 'no_forward', 'mismatch', 'temperror', 'generic', 'skipped'];

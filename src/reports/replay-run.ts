@@ -10,7 +10,7 @@ import type { Config } from '../config/config.js';
 import type { BadLine, DecisionRecord, LogLine, ReuseRecord } from './decision-record.js';
 import { ChangeMatrix, type WindowOptions } from './report.js';
 import { matrixLines, notReplayableLines, terminalSafe, topList } from './report-render.js';
-import { actionLabel, Replayer } from './replay.js';
+import { actionLabel, answerLabel, Replayer } from './replay.js';
 import { TopCounts } from './top-counts.js';
 import { BAD_LINE_TEXT } from './decision-record.js';
 
@@ -56,8 +56,10 @@ export class ReplayRun {
       return;
     }
     const after = outcome.decision;
-    this.matrix.add(line.action, after.action);
-    if (after.action === line.action) return;
+    const before = answerLabel(line.action, line.reply);
+    const now = answerLabel(after.action, after.reply);
+    this.matrix.add(before, now);
+    if (before === now) return;
     this.noteNewly(line, after.action);
     this.writeChange?.({
       ...(where ? { input: where.source, line: where.number } : {}),
@@ -113,7 +115,7 @@ export class ReplayRun {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const SEVERITY = { dunno: 0, warn: 1, defer: 2, reject: 3 } as const;
+const SEVERITY = { dunno: 0, warn: 1, throttle: 1.5, defer: 2, reject: 3 } as const;
 /** The n most frequent keys, as the JSON document and the text show them. */
 const listed = (counts: TopCounts, n: number) => counts.top(n).map((entry) => ({ key: entry.key, count: entry.count, last_seen: iso(entry.lastSeen) }));
 

@@ -11,6 +11,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { DecisionRecord, LoggedAction, ReuseRecord } from './decision-record.js';
+import { gcraParams, gcraTake, throttleKey, type GcraParams } from '../judge/throttle.js';
 import { FifoMap } from '../util/fifo-map.js';
 import { heloLookupUsed } from '../judge/helo.js';
 import { parseClientIp, type ClientIp } from '../util/ip.js';
@@ -160,6 +161,9 @@ export class Replayer {
   private readonly policy: PolicySettings;
   private readonly verdicts = new FifoMap<{ client: string; verdict: Verdict }>(LIMITS.instanceCacheSize);
   private readonly messageData: MessageMemory;
+  /** Each network's GCRA timestamp, as the daemon's throttle store would hold it. */
+  private readonly budgets = new FifoMap<number>(LIMITS.throttleMemoryKeys);
+  private readonly throttleParams: GcraParams;
 
   /** `messageData` may be shared by replayers of the same log (report replays two presets). */
   constructor(
@@ -168,6 +172,10 @@ export class Replayer {
   ) {
     this.policy = policyFor(config);
     this.messageData = messageData;
+    // The key table's ranges (src/config/keys.ts) admit only rates gcraParams accepts.
+    const params = gcraParams(config.throttleRate.rate, config.throttleRate.periodMs, config.throttleBurst);
+    if (typeof params === 'string') throw new Error(`replay: ${params}`);
+    this.throttleParams = params;
   }
 
   replay(line: DecisionRecord | ReuseRecord): ReplayOutcome {
@@ -214,9 +222,33 @@ export class Replayer {
       recipient: line.recipient ?? '',
     };
     const decided = decideClient(request, iprev, helo, this.config, this.policy);
-    if (line.instance !== '') this.verdicts.set(line.instance, { client: client.text, verdict: decided.verdict });
-    return { ok: true, decision: { action: decided.verdict.action, reply: decided.reply, result: decided.resultLabel, how: 'judged' } };
+    const reply = this.throttled(decided.verdict, client, line) ?? decided.reply;
+    const verdict = reply === decided.reply ? decided.verdict : { ...decided.verdict, reply };
+    if (line.instance !== '') this.verdicts.set(line.instance, { client: client.text, verdict });
+    return { ok: true, decision: { action: verdict.action, reply, result: decided.resultLabel, how: 'judged' } };
   }
+
+  /**
+   * A throttled class spends its network's budget as the daemon would, in log order and at the
+   * logged times (GCRA, src/judge/throttle.ts), so "what would mismatch_action = throttle at
+   * 20/hour have done last week" is exact: the spent-budget reply, or undefined while it lasts.
+   */
+  private throttled(verdict: Verdict, client: ClientIp, line: DecisionRecord | ReuseRecord): string | undefined {
+    if (verdict.action !== 'throttle' || verdict.limitedReply === undefined) return undefined;
+    const key = throttleKey(client, { ipv4: this.config.throttlePrefixIpv4, ipv6: this.config.throttlePrefixIpv6 });
+    const step = gcraTake(this.throttleParams, this.budgets.get(key), line.time);
+    this.budgets.set(key, step.tat);
+    return step.allowed ? undefined : verdict.limitedReply;
+  }
+}
+
+/**
+ * How a request was answered, as a from → to matrix compares them: a throttled class that passed
+ * and one whose network's budget was spent are different answers of the same action.
+ */
+export function answerLabel(action: LoggedAction, reply: string): string {
+  if (action === 'throttle') return reply.startsWith('450 ') ? 'throttled 450' : 'throttle DUNNO';
+  return actionLabel(action);
 }
 
 /** An action as administrators read it in a from → to matrix. */
@@ -226,6 +258,8 @@ export function actionLabel(action: LoggedAction): string {
       return 'DUNNO';
     case 'warn':
       return 'WARN';
+    case 'throttle':
+      return 'throttle';
     case 'defer':
       return '450';
     case 'reject':

@@ -8,7 +8,7 @@ import { getDomain } from 'tldts';
 import { ConfigError, parseConfig, type Config } from '../config/config.js';
 import { type BadLine, type DecisionRecord, type LogLine, type LoggedAction, type ReuseRecord } from './decision-record.js';
 import { LIMITS } from '../config/limits.js';
-import { actionLabel, MessageMemory, Replayer, type NotReplayable } from './replay.js';
+import { answerLabel, MessageMemory, Replayer, type NotReplayable } from './replay.js';
 import { DurationHistogram, TopCounts, type TopEntry } from './top-counts.js';
 
 /** The classes a sender fails in, each with its own top lists. */
@@ -37,10 +37,11 @@ export class ChangeMatrix {
   readonly notReplayable = new Map<NotReplayable, number>();
   replayed = 0;
 
-  add(from: LoggedAction, to: LoggedAction): void {
+  /** From and to as answerLabel() names them (replay.ts). */
+  add(from: string, to: string): void {
     this.replayed++;
     if (from === to) return;
-    const key = `${actionLabel(from)} → ${actionLabel(to)}`;
+    const key = `${from} → ${to}`;
     this.cells.set(key, (this.cells.get(key) ?? 0) + 1);
   }
 
@@ -176,7 +177,7 @@ export class ReportBuilder {
     }
     for (const mode of ['soft', 'strict'] as const) {
       const outcome = this.replayers[mode].replay(line);
-      if (outcome.ok) this.presets[mode].add(line.action, outcome.decision.action);
+      if (outcome.ok) this.presets[mode].add(answerLabel(line.action, line.reply), answerLabel(outcome.decision.action, outcome.decision.reply));
       else this.presets[mode].skip(outcome.reason);
     }
   }
@@ -186,7 +187,7 @@ export class ReportBuilder {
     const share = (part: number, whole: number) => (whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 10_000);
     const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
     const actions = Object.fromEntries(
-      (['dunno', 'warn', 'defer', 'reject'] as const).map((action) => {
+      (['dunno', 'warn', 'throttle', 'defer', 'reject'] as const).map((action) => {
         const counts = this.byAction.get(action) ?? { messages: 0, recipients: 0 };
         return [action, { ...counts, share: share(counts.messages, this.messages) }];
       }),

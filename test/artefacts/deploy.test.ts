@@ -21,14 +21,14 @@ t.test('deploy/fcrdns-policyd.conf lists every key once, with the built-in defau
   const text = read('deploy/fcrdns-policyd.conf');
   const defaults = defaultValues();
   const seen: string[] = [];
-  for (const match of text.matchAll(/^#([a-z_]+) =(?: (.*))?$/gm)) {
+  for (const match of text.matchAll(/^#([a-z0-9_]+) =(?: (.*))?$/gm)) {
     const key = match[1] ?? '';
     seen.push(key);
     t.equal(match[2] ?? '', defaults[key as keyof typeof defaults], `${key} shows its default`);
   }
   t.same([...seen].sort(), [...CONFIG_KEYS].sort(), 'every key, once');
   t.same(parseConfig(text, 'deploy').effective, defaultConfig().effective, 'as shipped (all commented) it is the defaults');
-  const uncommented = text.replace(/^#([a-z_]+ =.*)$/gm, '$1');
+  const uncommented = text.replace(/^#([a-z0-9_]+ =.*)$/gm, '$1');
   t.same(parseConfig(uncommented, 'deploy').effective, defaultConfig().effective, 'uncommented it is still the defaults');
 });
 

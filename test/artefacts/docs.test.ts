@@ -202,6 +202,7 @@ t.test('docs/logs.md lists exactly the fields a decision line has', async (t) =>
       'authserv_id = mx.example.org',
       'generic_action = warn',
       'helo_mismatch_action = warn',
+      'mismatch_action = throttle',
       'pass_names = .partner.example',
       '',
     ].join('\n'),

@@ -42,7 +42,7 @@ t.test('built-in defaults are the SPEC defaults', async (t) => {
   t.equal(values.reply_hint, '');
   t.same(Object.keys(defaultValues()), CONFIG_KEYS);
   t.match(formatEffective(config), /^listen = 127\.0\.0\.1:10040\n/);
-  t.match(formatEffective(config), /\nmetrics_listen =\nmetrics_allow = 127\.0\.0\.0\/8, ::1\/128\n$/);
+  t.match(formatEffective(config), /\nmetrics_listen =\nmetrics_allow = 127\.0\.0\.0\/8, ::1\/128\nthrottle_rate = 20\/hour\n[\s\S]*throttle_store = memory\n[\s\S]*throttle_store_timeout = 50ms\n$/);
 });
 
 t.test('main.cf syntax: comments, blank lines, continuation, CRLF, spacing', async (t) => {
@@ -78,7 +78,7 @@ const KEY_CASES: Record<string, { good: Array<[string, string]>; bad: Array<[str
   listen_allow: { good: [['192.0.2.0/24, ::1', '192.0.2.0/24, ::1'], ['', '']], bad: [['192.0.2.0/33', /not an address or CIDR/], ['example.com', /not an address/]] },
   check: { good: [['fcrdns', 'fcrdns'], ['REVERSE', 'reverse']], bad: [['forward', /expected one of: fcrdns, reverse/]] },
   mode: { good: [['monitor', 'monitor'], ['strict', 'strict']], bad: [['hard', /expected one of: monitor, soft, strict/]] },
-  no_ptr_action: { good: [['reject', 'reject'], ['WARN', 'warn'], ['', 'defer']], bad: [['ok', /expected one of: dunno, warn, defer, reject/]] },
+  no_ptr_action: { good: [['reject', 'reject'], ['WARN', 'warn'], ['', 'defer']], bad: [['ok', /expected one of: dunno, warn, throttle, defer, reject/]] },
   no_forward_action: { good: [['dunno', 'dunno']], bad: [['hold', /expected one of/]] },
   mismatch_action: { good: [['defer', 'defer']], bad: [['discard', /expected one of/]] },
   temperror_action: { good: [['warn', 'warn'], ['dunno', 'dunno']], bad: [['reject', /never cause a permanent reject/]] },
@@ -102,7 +102,7 @@ const KEY_CASES: Record<string, { good: Array<[string, string]>; bad: Array<[str
   reply_hint: { good: [['see https://example.org/rdns', 'see https://example.org/rdns']], bad: [['caf\u00e9', /printable ASCII/], ['x'.repeat(300), /at most/]] },
   authres_header: { good: [['no', 'no']], bad: [['sometimes', /yes or no/]] },
   authserv_id: { good: [['MX.Example.org.', 'mx.example.org'], ['', '']], bad: [['not a host', /host name/]] },
-  generic_action: { good: [['reject', 'reject'], ['warn', 'warn']], bad: [['', /expected one of: dunno, warn, defer, reject/]] },
+  generic_action: { good: [['reject', 'reject'], ['warn', 'warn']], bad: [['', /expected one of: dunno, warn, throttle, defer, reject/]] },
   generic_level: { good: [['aggressive', 'aggressive']], bad: [['paranoid', /expected one of: conservative, aggressive/]] },
   helo_mismatch_action: { good: [['defer', 'defer']], bad: [['bounce', /expected one of/]] },
   pass_names: { good: [['.Example.net, mx.partner.org', '.example.net, mx.partner.org'], ['', '']], bad: [['*.example.net', /not a host name or \.domain/]] },
@@ -111,7 +111,24 @@ const KEY_CASES: Record<string, { good: Array<[string, string]>; bad: Array<[str
     good: [['192.0.2.0/24 2001:db8::/32', '192.0.2.0/24, 2001:db8::/32'], ['', '']],
     bad: [['192.0.2.1/24', /host bits set: write the network 192\.0\.2\.0\/24/], ['prometheus.example', /not an address or CIDR network/]],
   },
+  throttle_rate: { good: [['3/hour', '3/hour'], ['20 / Minutes', '20/minute'], ['1000/second', '1000/second']], bad: [['20', /N\/hour/], ['0/hour', /from 1 to 1000/], ['5/week', /N\/day/]] },
+  throttle_burst: { good: [['1', '1']], bad: [['0', /whole number from 1 to 1000/]] },
+  throttle_prefix_ipv4: { good: [['16', '16']], bad: [['33', /whole number from 8 to 32/]] },
+  throttle_prefix_ipv6: { good: [['48', '48']], bad: [['129', /whole number from 16 to 128/]] },
+  throttle_store: {
+    good: [['memory', 'memory'], ['', 'memory'], ['redis://mx-state.example:6380/2', 'redis://mx-state.example:6380/2'], ['/run/valkey/valkey.sock', 'unix:/run/valkey/valkey.sock']],
+    bad: [['redis://:secret@host', /password_file/], ['mysql://host', /throttle_store must be/]],
+  },
+  throttle_store_password_file: { good: [['/etc/fcrdns-policyd/redis.pass', '/etc/fcrdns-policyd/redis.pass'], ['', '']], bad: [['redis.pass', /absolute/]] },
+  throttle_store_timeout: { good: [['20ms', '20ms'], ['1s', '1s']], bad: [['5s', /1ms/]] },
 };
+
+t.test('throttle is an action for every failure class but temperror', async (t) => {
+  for (const key of ['no_ptr_action', 'no_forward_action', 'mismatch_action', 'generic_action', 'helo_mismatch_action']) {
+    t.same(problemsOf(`${key} = throttle\n`), [], `${key} = throttle`);
+  }
+  t.match(problemsOf('temperror_action = throttle\n')[0], /says nothing about the sender, so it is not throttled/);
+});
 
 t.test('authres_header = yes needs authserv_id', async (t) => {
   const problems = problemsOf('mode = strict\nauthres_header = yes\n');

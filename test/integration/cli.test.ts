@@ -51,7 +51,7 @@ if (missing) {
     t.match(good.stdout, /\nmode = strict\n/);
     t.match(good.stdout, /\nno_ptr_action = reject\n/);
     t.match(good.stdout, /\nmismatch_action = dunno\n/);
-    t.equal(good.stdout.trim().split('\n').length, 32, 'one line per key');
+    t.equal(good.stdout.trim().split('\n').length, 39, 'one line per key');
     const path = configFile('mode = strict\nmsimatch_action = reject\ndns_timeout = soon\n');
     const bad = await runBundle(['config', '--config', path]);
     t.equal(bad.code, 78);
