@@ -6,12 +6,12 @@
  * breaker are the store's (throttle-store.ts); this file only talks to the server.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { createClient, ErrorReply } from 'redis';
+import type { createClient } from '@redis/client';
 import { LIMITS } from '../config/limits.js';
 import type { ThrottleStoreTarget } from '../config/throttle-store-url.js';
 import { THROTTLE_SCRIPT, THROTTLE_SCRIPT_SHA } from './throttle-script.js';
 
-type RedisClient = ReturnType<typeof createClient>;
+type RedisClient = ReturnType<typeof createClient<{}, {}, {}, 2, {}>>;
 
 export interface RedisLinkEvents {
   /** The connection is ready for commands (first connect or a reconnect). */
@@ -47,26 +47,37 @@ export function describeStoreError(error: unknown): string {
 }
 
 function isNoScript(error: unknown): boolean {
-  return error instanceof ErrorReply && error.message.startsWith('NOSCRIPT');
+  // An error reply carries the server's own words (node-redis' ErrorReply).
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
+/**
+ * node-redis, loaded the first time a shared store is used: a daemon that throttles in memory,
+ * or not at all, neither evaluates it at start-up nor pays for it (about 25 ms of start-up when
+ * it was loaded with the bundle).
+ */
+let redisClientModule: Promise<typeof import('@redis/client')> | undefined;
+const loadRedisClient = (): Promise<typeof import('@redis/client')> => (redisClientModule ??= import('@redis/client'));
+
 export class RedisLink {
-  private client: RedisClient;
+  /** Undefined until node-redis is loaded (a step meanwhile fails, and memory answers it). */
+  private client: RedisClient | undefined;
   private closed = false;
   /** SCRIPT LOADs sent (the first, and one after each NOSCRIPT). */
   scriptLoads = 0;
 
   constructor(private readonly options: RedisLinkOptions) {
-    this.client = this.connect();
+    void this.connect();
   }
 
   get ready(): boolean {
-    return this.client.isReady;
+    return this.client?.isReady === true;
   }
 
   /** EVALSHA the step; on NOSCRIPT load the script and run it once more. The caller bounds the time. */
   async step(key: string, args: string[]): Promise<unknown> {
     const client = this.client;
+    if (client === undefined) throw new Error('the shared store is not connected yet');
     try {
       return await client.evalSha(THROTTLE_SCRIPT_SHA, { keys: [key], arguments: args });
     } catch (error) {
@@ -78,6 +89,7 @@ export class RedisLink {
 
   /** SCRIPT LOAD: the probe run when a connection becomes ready (the script cache may be empty). */
   async loadScript(): Promise<void> {
+    if (this.client === undefined) throw new Error('the shared store is not connected yet');
     await this.loadOn(this.client);
   }
 
@@ -89,13 +101,14 @@ export class RedisLink {
   reset(): void {
     if (this.closed) return;
     const old = this.client;
-    this.client = this.connect();
-    old.destroy();
+    this.client = undefined;
+    old?.destroy();
+    void this.connect();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.client.destroy();
+    this.client?.destroy();
   }
 
   private async loadOn(client: RedisClient): Promise<void> {
@@ -104,7 +117,9 @@ export class RedisLink {
     if (sha !== THROTTLE_SCRIPT_SHA) throw new Error(`SCRIPT LOAD answered ${String(sha).slice(0, 64)}, not the script's SHA1`);
   }
 
-  private connect(): RedisClient {
+  private async connect(): Promise<void> {
+    const { createClient } = await loadRedisClient();
+    if (this.closed || this.client !== undefined) return;
     const { target, password } = this.options;
     const socketCommon = {
       connectTimeout: this.options.connectTimeoutMs ?? LIMITS.throttleStoreConnectTimeoutMs,
@@ -125,7 +140,7 @@ export class RedisLink {
     client.on('error', (error: unknown) => {
       if (client === this.client && !this.closed) this.options.events.error(describeStoreError(error), client.isReady);
     });
+    this.client = client;
     client.connect().catch(() => undefined);
-    return client;
   }
 }
