@@ -76,7 +76,7 @@ function copyright(): string {
     '',
     // The bundle includes its npm dependencies.
     'Files: usr/lib/fcrdns-policyd/fcrdns-policyd.js',
-    'Copyright: 2026 The fcrdns-policyd maintainers, and the authors of pino, ipaddr.js, lru-cache, prom-client, tldts and their dependencies',
+    'Copyright: 2026 The fcrdns-policyd maintainers, and the authors of pino, ipaddr.js, lru-cache, prom-client, tldts, node-redis (@redis/client) and their dependencies',
     'License: Expat',
     '',
   ].join('\n');
