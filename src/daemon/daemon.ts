@@ -79,7 +79,7 @@ function makeCache(config: Config, deps: DaemonDeps, stats: CacheStats, metrics:
 async function startListeners(
   deps: DaemonDeps,
   state: PipelineState,
-  parts: { handle: ServerOptions<MessageVerdict>['handle']; messages: MessageMemory; admission: Admission; cacheStats: CacheStats },
+  parts: { handle: ServerOptions<MessageVerdict>['handle']; messages: MessageMemory; admission: Admission; cacheStats: CacheStats; throttling: Throttling },
 ): Promise<PolicyServer> {
   const { config } = state;
   let policyServer: PolicyServer | undefined;
@@ -98,6 +98,7 @@ async function startListeners(
         waiting: () => parts.admission.waiting,
         droppedLogLines: () => droppedLogLines(deps.logger),
         health: () => probe.check(),
+        throttle: parts.throttling,
       },
       deps.logger,
     );
@@ -154,7 +155,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<Daemon> {
   const handle = createPipeline({ state, clients: new KnownClients(), messages, admission, logger, throttling });
   let server: PolicyServer;
   try {
-    server = await startListeners(deps, state, { handle, messages, admission, cacheStats });
+    server = await startListeners(deps, state, { handle, messages, admission, cacheStats, throttling });
   } catch (error) {
     admission.close();
     await throttling.close();

@@ -1,7 +1,8 @@
 /**
  * Optional Prometheus endpoint (`metrics_listen`): decisions, DNS queries and their latency,
- * cache hits/misses/in-flight joins, connections and protocol errors; plus `/healthz`. The only
- * importer of prom-client. Off by default: then every call is a no-op.
+ * cache hits/misses/in-flight joins, connections and protocol errors, the throttle store's state
+ * and errors (while an action is throttle); plus `/healthz`. The only importer of prom-client.
+ * Off by default: then every call is a no-op.
  *
  * A peer of this port gets no more than a scraper needs: peers outside metrics_allow are closed
  * at once, at most LIMITS.maxMetricsConnections are open (the longest-open idle one makes room),
@@ -16,6 +17,7 @@ import { LIMITS } from '../config/limits.js';
 import type { CacheStats } from '../dns/cache.js';
 import type { Logger } from '../log/logger.js';
 import type { ServerStats } from './server.js';
+import type { ThrottleCounters, ThrottleStoreState } from './throttle-types.js';
 
 export type QueryType = 'ptr' | 'a' | 'aaaa';
 
@@ -48,7 +50,15 @@ export interface MetricSources {
   droppedLogLines(): number;
   /** Whether the policy listener answers a request now (src/daemon/health.ts). */
   health(): Promise<Health>;
+  /** The throttle store (src/daemon/throttling.ts): its state and counters, undefined while no action is throttle. */
+  readonly throttle?: {
+    readonly state: ThrottleStoreState | undefined;
+    counters(): ThrottleCounters | undefined;
+  };
 }
+
+/** The /healthz body while the policy listener answers but the shared throttle store does not. */
+export const DEGRADED_THROTTLE = 'degraded: throttle store unavailable, budgets kept in memory';
 
 type PromClient = typeof import('prom-client');
 type Registry = import('prom-client').Registry;
@@ -68,6 +78,7 @@ export async function startMetrics(
   const { decisions, queries, latency } = registerCounted(client, registry);
   registerServerCollected(client, registry, sources);
   registerCollected(client, registry, sources);
+  const scrape = throttleMetrics(client, registry, sources);
   const allowed = { networks: allow };
   const server = http.createServer(
     {
@@ -75,7 +86,7 @@ export async function startMetrics(
       requestTimeout: LIMITS.metricsRequestTimeoutMs,
       connectionsCheckingInterval: LIMITS.metricsTimeoutCheckMs,
     },
-    (request, response) => answer(request, response, registry, sources, logger),
+    (request, response) => answer(request, response, scrape, sources, logger),
   );
   boundConnections(server, () => allowed.networks, logger);
   server.on('error', (error) => logger.error({ err: error }, 'metrics listener error'));
@@ -219,26 +230,72 @@ function registerCollected(client: PromClient, registry: Registry, sources: Metr
   });
 }
 
-/** GET /metrics, GET /healthz; nothing else. */
-function answer(request: http.IncomingMessage, response: http.ServerResponse, registry: Registry, sources: MetricSources, logger: Logger): void {
+/**
+ * The throttle store's figures, read at scrape time, and only while an action is throttle (a
+ * reload can switch throttling on or off): they live in a registry of their own, merged into a
+ * scrape's only while there is a store. The state gauge is 1 for the current state, 0 for the
+ * others. Throttled answers themselves are fcrdns_decisions_total{action="throttled"}.
+ */
+function throttleMetrics(client: PromClient, registry: Registry, sources: MetricSources): () => Registry {
+  const throttleRegistry = new client.Registry();
+  const counter = (name: string, help: string, read: (counts: ThrottleCounters) => number) =>
+    new client.Counter({
+      name,
+      help,
+      registers: [throttleRegistry],
+      collect() {
+        const counts = sources.throttle?.counters();
+        this.reset();
+        this.inc(counts ? read(counts) : 0);
+      },
+    });
+  counter('fcrdns_throttle_store_errors_total', 'Failed steps and connection errors of the shared throttle store (refused, dropped, auth, OOM, garbage, timeouts)', (c) => c.storeErrors);
+  counter('fcrdns_throttle_store_timeouts_total', 'Shared throttle store steps that got no answer within throttle_store_timeout (also in errors)', (c) => c.storeTimeouts);
+  counter('fcrdns_throttle_store_fallbacks_total', 'Throttle steps answered from this host\'s memory while a shared store is configured', (c) => c.fallbacks);
+  counter('fcrdns_throttle_store_script_loads_total', 'SCRIPT LOADs sent to the shared throttle store (one per connect, one per NOSCRIPT)', (c) => c.scriptLoads);
+  counter('fcrdns_throttle_evicted_live_total', 'Networks the in-memory throttle store forgot before their budget came back (its key cap was reached)', (c) => c.evictedLive);
+  const states: readonly ThrottleStoreState[] = ['shared', 'degraded', 'memory'];
+  new client.Gauge({
+    name: 'fcrdns_throttle_store_state',
+    help: 'Where throttle budgets live now: shared (Redis/Valkey), degraded (the shared store is away, memory answers) or memory (no shared store configured); 1 for the current state',
+    labelNames: ['state'] as const,
+    registers: [throttleRegistry],
+    collect() {
+      const current = sources.throttle?.state;
+      for (const state of states) this.set({ state }, state === current ? 1 : 0);
+    },
+  });
+  return () => (sources.throttle?.state === undefined ? registry : client.Registry.merge([registry, throttleRegistry]));
+}
+
+/** GET /healthz: 200 `ok` or `degraded: …` (the throttle store is away) while the policy listener answers, 503 when it does not. */
+function healthz(response: http.ServerResponse, sources: MetricSources, logger: Logger): void {
+  sources.health().then((health) => {
+    const text = { 'content-type': 'text/plain' };
+    if (!health.ok) response.writeHead(503, text).end(`policy listener not answering: ${health.reason}\n`);
+    else if (sources.throttle?.state === 'degraded') response.writeHead(200, text).end(`${DEGRADED_THROTTLE}\n`);
+    else response.writeHead(200, text).end('ok\n');
+  }, (error: unknown) => {
+    logger.error({ err: error }, 'health check failed');
+    response.writeHead(500).end();
+  });
+}
+
+/** GET /metrics, GET /healthz; nothing else. `scrape` gives the registry with the metrics of this moment. */
+function answer(request: http.IncomingMessage, response: http.ServerResponse, scrape: () => Registry, sources: MetricSources, logger: Logger): void {
   if (request.method !== 'GET') {
     response.writeHead(405).end();
     return;
   }
   if (request.url === '/healthz') {
-    sources.health().then((health) => {
-      if (health.ok) response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      else response.writeHead(503, { 'content-type': 'text/plain' }).end(`policy listener not answering: ${health.reason}\n`);
-    }, (error: unknown) => {
-      logger.error({ err: error }, 'health check failed');
-      response.writeHead(500).end();
-    });
+    healthz(response, sources, logger);
     return;
   }
   if (request.url !== '/metrics') {
     response.writeHead(404).end();
     return;
   }
+  const registry = scrape();
   registry.metrics().then(
     (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
     (error: unknown) => {

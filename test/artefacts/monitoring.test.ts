@@ -3,7 +3,8 @@
  * against the daemon itself: `promtool check rules` and `promtool test rules` (a firing and a
  * quiet case per alert, deploy/prometheus/fcrdns-policyd.rules.test.yml); every dashboard query
  * is valid PromQL (promtool checks it as a recording rule); and every metric and label the
- * dashboard and the rules name is one a running daemon (the bundle, over Knot) really exports.
+ * dashboard and the rules name is one a running daemon (the bundle, over Knot, with a class
+ * throttled so the throttle store's metrics are there) really exports.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +41,7 @@ const ruleExprs = [...readFileSync(RULES, 'utf8').matchAll(/expr: (\|\n((?: {10}
 await whenAvailable(hasCommand('promtool') ? undefined : 'promtool is missing (apt-get install prometheus; .ci/run installs it)', 'Prometheus rules', async () => {
   await t.test('promtool check rules and promtool test rules pass', async (t) => {
     const check = await run('promtool', ['check', 'rules', RULES]);
-    t.match(check.stdout, /SUCCESS: 6 rules found/);
+    t.match(check.stdout, /SUCCESS: 7 rules found/);
     const tests = await run('promtool', ['test', 'rules', RULE_TESTS], { cwd: join(root, 'deploy', 'prometheus') });
     t.match(tests.stdout, /SUCCESS/);
     const alerts = [...readFileSync(RULES, 'utf8').matchAll(/- alert: (\w+)/g)].map((match) => match[1]);
@@ -78,7 +79,9 @@ await whenAvailable(knotMissing() ?? bundleMissing(), 'dashboard and rules again
     t.teardown(() => knot.stop());
     const metricsPort = await freePort();
     const daemon = await startBundle(
-      `listen = 127.0.0.1:0\nmetrics_listen = 127.0.0.1:${metricsPort}\ndns_servers = 127.0.0.1:${knot.port}\ndns_timeout = 1s\ndns_tries = 1\nskip_networks = 192.0.2.200/32\nmode = strict\n`,
+      `listen = 127.0.0.1:0\nmetrics_listen = 127.0.0.1:${metricsPort}\ndns_servers = 127.0.0.1:${knot.port}\ndns_timeout = 1s\ndns_tries = 1\nskip_networks = 192.0.2.200/32\nmode = strict\n` +
+        // A throttled class (a budget never spent here), so the throttle store's metrics exist too.
+        'mismatch_action = throttle\nthrottle_rate = 1000/second\nthrottle_burst = 1000\n',
     );
     t.teardown(() => daemon.stop());
     const client = await PolicyClient.connect({ port: daemon.port });
@@ -94,7 +97,7 @@ await whenAvailable(knotMissing() ?? bundleMissing(), 'dashboard and rules again
       return types.get(base) === 'histogram' || types.get(base) === 'summary';
     };
     const everywhere = [...dashboardQueries.map((query) => ({ where: `dashboard "${query.panel}"`, expr: query.expr })), ...ruleExprs.map((expr) => ({ where: 'rules', expr }))];
-    t.ok(ruleExprs.length >= 6, `${ruleExprs.length} rule expressions`);
+    t.ok(ruleExprs.length >= 7, `${ruleExprs.length} rule expressions`);
     const unknown = everywhere.flatMap(({ where, expr }) => named(expr).filter((name) => !exported(name)).map((name) => `${where}: ${name}`));
     t.same(unknown, [], 'every metric named is exported');
     // Labels the queries select or group by (job, instance and le come from Prometheus itself).
