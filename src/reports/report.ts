@@ -80,7 +80,8 @@ export class ReportBuilder {
   first = Number.POSITIVE_INFINITY;
   last = Number.NEGATIVE_INFINITY;
   readonly byResult = new Map<string, number>();
-  readonly byAction = new Map<LoggedAction, ActionCounts>();
+  /** By how a request was answered: a throttle action that passed apart from one whose budget was spent. */
+  readonly byAction = new Map<LoggedAction | 'throttled', ActionCounts>();
   /** Per hour (epoch hour): accepted, deferred, rejected, would-be-rejected (warn). */
   readonly hours = new Map<number, [number, number, number, number]>();
   readonly failing = new Map<FailingClass, { clients: TopCounts; domains: TopCounts; helo: TopCounts }>();
@@ -126,9 +127,10 @@ export class ReportBuilder {
     if (line.time < this.first) this.first = line.time;
     if (line.time > this.last) this.last = line.time;
     this.recipients++;
-    const actions = this.byAction.get(line.action) ?? { messages: 0, recipients: 0 };
+    const answered = line.action === 'throttle' && line.reply.startsWith('450 ') ? 'throttled' : line.action;
+    const actions = this.byAction.get(answered) ?? { messages: 0, recipients: 0 };
     actions.recipients++;
-    this.byAction.set(line.action, actions);
+    this.byAction.set(answered, actions);
     this.replayPresets(line);
     if (line.kind === 'reuse') return;
     this.messages++;
@@ -187,7 +189,7 @@ export class ReportBuilder {
     const share = (part: number, whole: number) => (whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 10_000);
     const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
     const actions = Object.fromEntries(
-      (['dunno', 'warn', 'throttle', 'defer', 'reject'] as const).map((action) => {
+      (['dunno', 'warn', 'throttle', 'throttled', 'defer', 'reject'] as const).map((action) => {
         const counts = this.byAction.get(action) ?? { messages: 0, recipients: 0 };
         return [action, { ...counts, share: share(counts.messages, this.messages) }];
       }),

@@ -37,6 +37,14 @@ async function replayUnder(lines: LogLine[], configText: string): Promise<{ repl
   return (JSON.parse(stdout) as { summary: { replayed: number; changed: number; changes: Record<string, number> } }).summary;
 }
 
+/** `report --json` of a daemon's log lines. */
+async function reportOf(lines: LogLine[]): Promise<{ actions: Record<string, { messages: number; recipients: number }> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fcrdns-throttle-report-'));
+  writeFileSync(join(dir, 'daemon.log'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  const { stdout } = await run(process.execPath, [BUNDLE, 'report', '--json', join(dir, 'daemon.log')]);
+  return JSON.parse(stdout) as { actions: Record<string, { messages: number; recipients: number }> };
+}
+
 let message = 0;
 /** One message with `recipients` recipients from a client; the replies, in order. */
 async function send(client: PolicyClient, ip: string, recipients = 1): Promise<string[]> {
@@ -64,6 +72,8 @@ await whenAvailable(bundleMissing() ?? knotMissing() ?? redisMissing(), 'throttl
     t.match(line, { action: 'throttle', result: 'mismatch', reply: LIMITED('198.51.100.6'), throttle: { key: '198.51.100.0/24', allowed: false, store: 'local' } });
     const passed = daemon.lines.find((l) => l.msg === 'decision' && l.client_address === '198.51.100.5');
     t.match(passed, { action: 'throttle', reply: 'DUNNO', throttle: { key: '198.51.100.0/24', allowed: true, left: 0 } });
+    const report = await reportOf(daemon.lines);
+    t.match(report.actions, { throttle: { messages: 2, recipients: 4 }, throttled: { messages: 2, recipients: 2 } }, 'report: passed and throttled apart');
     const same = await replayUnder(daemon.lines, `${dns}${THROTTLE}`);
     t.equal(same.changed, 0, 'replayed under its own config, the budgets are spent exactly as the daemon spent them');
     t.ok(same.replayed >= 4, `${same.replayed} requests replayed`);
