@@ -74,18 +74,19 @@ export async function stop(child: ChildProcess): Promise<void> {
 
 /**
  * The daemon as shipped: the bundle with the launchers' node flags (plus `extraNodeFlags`),
- * default logging (info, one line per decision) to /dev/null, strict mode, on a free port.
+ * default logging (info, one line per decision) to /dev/null, strict mode, on a free port;
+ * `bundle` another build than dist/.
  */
 export async function startShippedDaemon(
   resolver: string,
-  options: { extraConfig?: string; extraNodeFlags?: readonly string[]; dir?: string } = {},
+  options: { extraConfig?: string; extraNodeFlags?: readonly string[]; dir?: string; bundle?: string } = {},
 ): Promise<{ port: number; child: ChildProcess; dir: string }> {
   const port = await freePort();
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'fcrdns-bench-'));
   const config = join(dir, 'bench.conf');
   writeFileSync(config, `listen = 127.0.0.1:${port}\ndns_servers = ${resolver}\nmode = strict\nmax_connections = 10000\n${options.extraConfig ?? ''}`);
   const devnull = openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [...shippedNodeFlags(), ...(options.extraNodeFlags ?? []), BUNDLE, '--config', config], {
+  const child = spawn(process.execPath, [...shippedNodeFlags(), ...(options.extraNodeFlags ?? []), options.bundle ?? BUNDLE, '--config', config], {
     stdio: ['ignore', devnull, 'inherit'],
   });
   await waitForPort(port, child);

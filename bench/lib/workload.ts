@@ -3,6 +3,8 @@ import { ZONE_SIZE, clientAddress } from './stack.js';
 
 export type Workload = (
   | { kind: 'hot'; pool: number }
+  /** Hot over the zone's first `pool` mismatch clients (every 50th, from 48): a class to throttle. */
+  | { kind: 'hot-mismatch'; pool: number }
   | { kind: 'cold'; offset: number }
   /** Zipf-like over `clients` (default: the whole zone). */
   | { kind: 'mixed'; seed: number; clients?: number }
@@ -33,6 +35,8 @@ export function clientIndex(workload: Workload): (i: number) => number {
   switch (workload.kind) {
     case 'hot':
       return (i) => (i * 7919) % workload.pool;
+    case 'hot-mismatch':
+      return (i) => ((i * 7919) % workload.pool) * 50 + 48;
     case 'cold':
       return (i) => (workload.offset + i) % ZONE_SIZE;
     case 'fixed':
