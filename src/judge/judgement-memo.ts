@@ -51,6 +51,8 @@ export function memoOf(judgement: Judgement, helo: string, config: Config, cache
     reply: judgement.reply,
     resultLabel: judgement.resultLabel,
     json: judgement.json,
+    // A throttled class takes a step per message from the memo too (undefined otherwise: one shape).
+    limited: judgement.limited,
     helo: flatCopy(helo),
     config,
     cache,
