@@ -63,10 +63,9 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
   /** A throttled class first spends one of its network's budget (once per message: later recipients reuse it). */
   const answer = (request: PolicyRequest<KnownClient>, config: Config, connection: Connection, judgement: Judgement, cached: boolean, started: number): HandlerResult | Promise<HandlerResult> => {
     if (judgement.limited === undefined) return finish(request, config, connection, judgement, cached, started);
-    const prefixes = { ipv4: config.throttlePrefixIpv4, ipv6: config.throttlePrefixIpv6 };
-    const step = parts.throttling.take(request.client);
-    const settle = (decision: ThrottleDecision | undefined) =>
-      finish(request, config, connection, throttledJudgement(judgement, decision, request.client, prefixes), cached, started);
+    const key = parts.throttling.keyOf(request.client);
+    const step = parts.throttling.take(key);
+    const settle = (decision: ThrottleDecision | undefined) => finish(request, config, connection, throttledJudgement(judgement, decision, key), cached, started);
     return step instanceof Promise ? step.then(settle) : settle(step);
   };
 

@@ -69,9 +69,14 @@ export class Throttling {
     this.identity = storeIdentity(config);
   }
 
-  /** One step of a message's network, synchronous from memory, a promise from the shared store. */
-  take(client: ClientIp): ThrottleDecision | Promise<ThrottleDecision> | undefined {
-    return this.store?.take(throttleKey(client, this.prefixes), Date.now());
+  /** The network a client is throttled as, under the current prefixes. */
+  keyOf(client: ClientIp): string {
+    return throttleKey(client, this.prefixes);
+  }
+
+  /** One step of a network, synchronous from memory, a promise from the shared store. */
+  take(key: string): ThrottleDecision | Promise<ThrottleDecision> | undefined {
+    return this.store?.take(key, Date.now());
   }
 
   /** `shared`, `degraded` (the shared store is away; memory answers) or `memory`; undefined when off. */
@@ -107,10 +112,10 @@ export class Throttling {
  * The judgement a message of a throttled class gets: the passing or the spent-budget answer,
  * with the step's inputs in its decision line (the network key, what is left, which store).
  */
-export function throttledJudgement(judgement: Judgement, decision: ThrottleDecision | undefined, client: ClientIp, prefixes: { ipv4: number; ipv6: number }): Judgement {
+export function throttledJudgement(judgement: Judgement, decision: ThrottleDecision | undefined, key: string): Judgement {
   const limited = judgement.limited;
   if (!limited || !decision) return judgement;
-  const fields = `,"throttle":${JSON.stringify({ key: throttleKey(client, prefixes), allowed: decision.allowed, left: decision.remaining, store: decision.source })}`;
+  const fields = `,"throttle":{"key":${JSON.stringify(key)},"allowed":${decision.allowed},"left":${decision.remaining},"store":"${decision.source}"}`;
   if (decision.allowed) return { ...judgement, json: `${judgement.json}${fields}` };
   return { ...judgement, verdict: { ...judgement.verdict, reply: limited.reply }, reply: limited.reply, json: `${limited.json}${fields}` };
 }

@@ -102,6 +102,18 @@ export const DEFAULT_THROTTLE_PREFIXES: ThrottlePrefixes = { ipv4: 24, ipv6: 64 
  * Prefixes outside 0–32 / 0–128 are clamped (the config layer refuses them first).
  */
 export function throttleKey(ip: ClientIp, prefixes: ThrottlePrefixes = DEFAULT_THROTTLE_PREFIXES): string {
+  // A client record is reused while its sender keeps sending (src/daemon/known-clients.ts): its
+  // key is built once, not per message (RFC 5952 text of an IPv6 network is the step's dearest part).
+  const known = keysByClient.get(ip);
+  if (known !== undefined && known.ipv4 === prefixes.ipv4 && known.ipv6 === prefixes.ipv6) return known.key;
+  const key = networkKey(ip, prefixes);
+  keysByClient.set(ip, { ipv4: prefixes.ipv4, ipv6: prefixes.ipv6, key });
+  return key;
+}
+
+const keysByClient = new WeakMap<ClientIp, { readonly ipv4: number; readonly ipv6: number; readonly key: string }>();
+
+function networkKey(ip: ClientIp, prefixes: ThrottlePrefixes): string {
   const bytes = ip.parsed.toByteArray();
   const bits = clamp(ip.family === 4 ? prefixes.ipv4 : prefixes.ipv6, 0, bytes.length * 8);
   for (let i = 0; i < bytes.length; i++) {
