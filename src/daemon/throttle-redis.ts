@@ -18,6 +18,8 @@ export interface RedisLinkEvents {
   ready(): void;
   /** The connection failed or dropped (node-redis reconnects by itself); `ready` says whether it still is. */
   error(message: string, ready: boolean): void;
+  /** A connection attempt starts (node-redis loaded): the time it may take to become ready runs from here. */
+  connecting?(): void;
 }
 
 export interface RedisLinkOptions {
@@ -141,6 +143,7 @@ export class RedisLink {
       if (client === this.client && !this.closed) this.options.events.error(describeStoreError(error), client.isReady);
     });
     this.client = client;
+    this.options.events.connecting?.();
     client.connect().catch(() => undefined);
   }
 }

@@ -55,7 +55,7 @@ export class SharedThrottleStore implements ThrottleStore {
   private announced: Announced = 'connecting';
   private awaySince = 0;
   private probing = false;
-  private readonly connectWatch: ReturnType<typeof setTimeout>;
+  private connectWatch: ReturnType<typeof setTimeout> | undefined;
   private readonly count: Omit<ThrottleCounters, 'scriptLoads' | 'evictedLive'> = { throttled: 0, storeErrors: 0, storeTimeouts: 0, fallbacks: 0 };
 
   constructor(private readonly options: SharedThrottleOptions) {
@@ -66,12 +66,20 @@ export class SharedThrottleStore implements ThrottleStore {
       target: options.target,
       password: options.password,
       connectTimeoutMs: options.connectTimeoutMs,
-      events: { ready: () => void this.probe(), error: (message, ready) => this.connectionError(message, ready) },
+      events: { ready: () => void this.probe(), error: (message, ready) => this.connectionError(message, ready), connecting: () => this.watchConnect() },
     });
-    // A server that takes the connection but never answers the handshake (paused) sends no error.
+  }
+
+  /**
+   * A server that takes the connection but never answers the handshake (paused) sends no error:
+   * the first attempt gets connectTimeoutMs from when it starts (node-redis is loaded first, which
+   * under load can take a while of its own), then the store is announced away.
+   */
+  private watchConnect(): void {
+    if (this.connectWatch !== undefined) return;
     this.connectWatch = setTimeout(() => {
-      if (this.announced === 'connecting') this.goneAway(`not ready within ${options.connectTimeoutMs} ms`);
-    }, options.connectTimeoutMs);
+      if (this.announced === 'connecting') this.goneAway(`not ready within ${this.options.connectTimeoutMs} ms`);
+    }, this.options.connectTimeoutMs);
     this.connectWatch.unref();
   }
 
