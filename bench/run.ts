@@ -18,6 +18,7 @@ import { BUNDLE } from '../test/helpers/bundle.js';
 import { freePort } from '../test/helpers/knot.js';
 import { shippedNodeFlags } from './lib/shipped.js';
 import { cpuSeconds, median } from './lib/measure.js';
+import { fmt, reporter } from './lib/targets.js';
 import { loadgen, startShippedDaemon, stop, tsx, waitForPort, type LoadResult } from './lib/processes.js';
 import { startStack, ZONE_SIZE, type DnsStack } from './lib/stack.js';
 import type { Workload } from './lib/workload.js';
@@ -33,8 +34,6 @@ const ONLY = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').
 const wanted = (name: string) => (ONLY ? ONLY.includes(name) : name !== 'instructions');
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
-const fmt = (values: number[], digits = 0) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
 async function rawCares(resolver: string, concurrency: number, requests: number, workload: Workload, warmup = 0): Promise<LoadResult> {
   return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload, warmup }))) as LoadResult;
@@ -119,18 +118,7 @@ async function measured(
   return { ...result, cpuUs: perRequest(after.user + after.system - before.user - before.system), systemUs: perRequest(after.system - before.system) };
 }
 
-const report: string[] = [];
-const say = (line: string) => {
-  report.push(line);
-  console.log(line);
-};
-
-/** One restated target (issue 14): the median with its min–max, the target, and whether it is met. */
-function target(name: string, values: number[], op: '>=' | '<=', limit: number, digits = 2): void {
-  const value = median(values);
-  const met = op === '>=' ? value >= limit : value <= limit;
-  say(`target: ${name} ${fmt(values, digits)} ${op === '>=' ? '≥' : '≤'} ${limit} — ${met ? 'met' : 'NOT met'}`);
-}
+const { lines: report, say, target } = reporter();
 
 async function hot(stack: DnsStack): Promise<void> {
   const pool = 3000;

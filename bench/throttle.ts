@@ -21,6 +21,7 @@ import { cpuSeconds, median } from './lib/measure.js';
 import { loadgen, startShippedDaemon, stop, type LoadResult } from './lib/processes.js';
 import { startStack, type DnsStack } from './lib/stack.js';
 import type { Workload } from './lib/workload.js';
+import { fmt, reporter } from './lib/targets.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -36,17 +37,7 @@ const WORKLOAD: Workload = { kind: 'hot-mismatch', pool: POOL };
 const PLAIN = 'mismatch_action = dunno\n';
 const THROTTLED = 'mismatch_action = throttle\nthrottle_rate = 1000/second\nthrottle_burst = 1000\nthrottle_prefix_ipv6 = 128\n';
 
-const fmt = (values: number[], digits = 0) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-const report: string[] = [];
-const say = (line: string) => {
-  report.push(line);
-  console.log(line);
-};
-function target(name: string, values: number[], op: '>=' | '<=', limit: number, digits = 2): void {
-  const value = median(values);
-  const met = op === '>=' ? value >= limit : value <= limit;
-  say(`target: ${name} ${fmt(values, digits)} ${op === '>=' ? '≥' : '≤'} ${limit} — ${met ? 'met' : 'NOT met'}`);
-}
+const { lines: report, say, target } = reporter();
 
 type Side = LoadResult & { cpuUs: number; redisUs?: number; evalsha?: number };
 

@@ -12,7 +12,7 @@
 import type { Config } from '../config/config.js';
 import { effectiveActions } from '../config/presets.js';
 import type { Judgement } from '../judge/judgement.js';
-import { gcraParams, throttleKey, type GcraParams } from '../judge/throttle.js';
+import { throttleKey, throttleParamsOf, type GcraParams } from '../judge/throttle.js';
 import type { Logger } from '../log/logger.js';
 import type { ClientIp } from '../util/ip.js';
 import { createThrottleStore, type ThrottleDecision, type ThrottleStore, type ThrottleStoreState } from './throttle-store.js';
@@ -21,13 +21,6 @@ import { createThrottleStore, type ThrottleDecision, type ThrottleStore, type Th
 export function throttleWanted(config: Config): boolean {
   const actions = effectiveActions(config);
   return Object.values(actions).includes('throttle') || config.genericAction === 'throttle' || config.heloMismatchAction === 'throttle';
-}
-
-/** A configuration's GCRA settings; the key table's ranges admit only rates gcraParams accepts. */
-function paramsOf(config: Config): GcraParams {
-  const params = gcraParams(config.throttleRate.rate, config.throttleRate.periodMs, config.throttleBurst);
-  if (typeof params === 'string') throw new Error(`throttle_rate / throttle_burst: ${params}`);
-  return params;
 }
 
 /** What decides which store: a change of any of these makes a new one. */
@@ -51,7 +44,7 @@ export class Throttling {
   apply(config: Config): void {
     if (!throttleWanted(config)) return this.drop();
     this.prefixes = { ipv4: config.throttlePrefixIpv4, ipv6: config.throttlePrefixIpv6 };
-    const params = paramsOf(config);
+    const params = throttleParamsOf(config);
     if (this.store && this.identity === storeIdentity(config)) return this.store.setParams(params);
     this.drop();
     const store = createThrottleStore({

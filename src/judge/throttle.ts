@@ -53,6 +53,17 @@ export function gcraParams(rate: number, periodMs: number, burst: number): GcraP
 }
 
 /**
+ * A configuration's throttle settings (throttle_rate, throttle_burst), for the daemon and replay
+ * alike. The key table's ranges (src/config/keys.ts) admit only values gcraParams accepts, so a
+ * problem here is a bug, thrown.
+ */
+export function throttleParamsOf(settings: { readonly throttleRate: { readonly rate: number; readonly periodMs: number }; readonly throttleBurst: number }): GcraParams {
+  const params = gcraParams(settings.throttleRate.rate, settings.throttleRate.periodMs, settings.throttleBurst);
+  if (typeof params === 'string') throw new Error(`throttle_rate / throttle_burst: ${params}`);
+  return params;
+}
+
+/**
  * One event of a key at `now` (ms) against its stored TAT (undefined: never seen or dropped).
  * Allowed iff now ≥ TAT + T − burst·T with TAT = max(stored, now); then TAT += T. Over any span
  * of E ms, so at most burst + E / T events pass (test/judge/throttle.test.ts checks it for arbitrary

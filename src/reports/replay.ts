@@ -11,7 +11,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { DecisionRecord, LoggedAction, ReuseRecord } from './decision-record.js';
-import { gcraParams, gcraTake, throttleKey, type GcraParams } from '../judge/throttle.js';
+import { gcraTake, throttleKey, throttleParamsOf, type GcraParams } from '../judge/throttle.js';
 import { FifoMap } from '../util/fifo-map.js';
 import { heloLookupUsed } from '../judge/helo.js';
 import { parseClientIp, type ClientIp } from '../util/ip.js';
@@ -172,10 +172,7 @@ export class Replayer {
   ) {
     this.policy = policyFor(config);
     this.messageData = messageData;
-    // The key table's ranges (src/config/keys.ts) admit only rates gcraParams accepts.
-    const params = gcraParams(config.throttleRate.rate, config.throttleRate.periodMs, config.throttleBurst);
-    if (typeof params === 'string') throw new Error(`replay: ${params}`);
-    this.throttleParams = params;
+    this.throttleParams = throttleParamsOf(config);
   }
 
   replay(line: DecisionRecord | ReuseRecord): ReplayOutcome {

@@ -6,8 +6,7 @@
  * `good.<zone>` and an AAAA record back to it. Over UDP every PTR answer is truncated (TC), so
  * the resolver asks again over TCP, as it would for an answer of this size.
  */
-import dgram from 'node:dgram';
-import net from 'node:net';
+import { listenDns } from './dns-listener.js';
 
 export interface FanoutDnsOptions {
   zone: string;
@@ -92,41 +91,6 @@ function respond(query: Buffer, options: FanoutDnsOptions, asked: FanoutDns['ask
 
 export async function startFanoutDns(options: FanoutDnsOptions): Promise<FanoutDns> {
   const asked = { ptr: 0, forward: 0 };
-  const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let pending = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
-        const length = pending.readUInt16BE(0);
-        const reply = respond(pending.subarray(2, 2 + length), options, asked, false);
-        pending = pending.subarray(2 + length);
-        if (!reply) continue;
-        const prefix = Buffer.alloc(2);
-        prefix.writeUInt16BE(reply.length);
-        socket.write(Buffer.concat([prefix, reply]));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
-  const address = tcp.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (message, peer) => {
-    const reply = respond(message, options, asked, true);
-    if (reply) udp.send(reply, peer.port, peer.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(port, '127.0.0.1', resolve));
-  return {
-    port,
-    asked,
-    stop: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      await new Promise<void>((resolve) => udp.close(() => resolve()));
-    },
-  };
+  const server = await listenDns((query, udp) => respond(query, options, asked, udp));
+  return { port: server.port, asked, stop: server.stop };
 }

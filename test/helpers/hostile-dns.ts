@@ -9,8 +9,7 @@
  * One address, `good`, is a well-behaved client: PTR `good.<forwardZone>` with a matching AAAA.
  * Every other A/AAAA question in the forward zone has no data (NOERROR, SOA in authority).
  */
-import dgram from 'node:dgram';
-import net from 'node:net';
+import { listenDns } from './dns-listener.js';
 
 export interface HostileDnsOptions {
   /** The forward zone the PTR names live in, e.g. `hostile.example`. */
@@ -129,43 +128,6 @@ function respond(query: Buffer, options: HostileDnsOptions, answered: HostileDns
 
 export async function startHostileDns(options: HostileDnsOptions): Promise<HostileDns> {
   const answered = { ptr: 0, other: 0 };
-  const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let pending = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const length = pending.readUInt16BE(0);
-        if (pending.length < 2 + length) break;
-        const reply = respond(pending.subarray(2, 2 + length), options, answered, false);
-        pending = pending.subarray(2 + length);
-        if (reply) {
-          const prefix = Buffer.alloc(2);
-          prefix.writeUInt16BE(reply.length);
-          socket.write(Buffer.concat([prefix, reply]));
-        }
-      }
-    });
-  });
-  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
-  const address = tcp.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (message, peer) => {
-    const reply = respond(message, options, answered, true);
-    if (reply) udp.send(reply, peer.port, peer.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(port, '127.0.0.1', resolve));
-  return {
-    port,
-    answered,
-    stop: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      await new Promise<void>((resolve) => udp.close(() => resolve()));
-    },
-  };
+  const server = await listenDns((query, udp) => respond(query, options, answered, udp));
+  return { port: server.port, answered, stop: server.stop };
 }

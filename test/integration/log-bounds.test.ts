@@ -14,36 +14,11 @@ import { parseLogLine } from '../../src/reports/decision-record.js';
 import { createStreamLogger, logDecision, outcomeFields } from '../../src/log/logger.js';
 import { BUNDLE, bundleMissing } from '../helpers/bundle.js';
 import { shippedNodeFlags } from '../helpers/shipped.js';
+import { decision } from '../helpers/log-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fcrdns-log-bounds-'));
 const NOW = Date.parse('2026-12-06T12:00:00.000Z');
 
-/** A decision line as the daemon writes it (test/integration/log-tools.test.ts has the same shape). */
-const decision = (overrides: Record<string, unknown> = {}) =>
-  JSON.stringify({
-    level: 'info',
-    time: '2026-12-01T10:00:00.000Z',
-    name: 'fcrdns-policyd',
-    conn: 1,
-    client_address: '192.0.2.13',
-    helo_name: 'mail.example.com',
-    instance: 'a.1',
-    queue_id: '',
-    protocol_state: 'RCPT',
-    recipient: 'bob@example.org',
-    authenticated: false,
-    result: 'mismatch',
-    ptr: { outcome: 'answer', names: ['mismatch.example.com'] },
-    forward: [{ name: 'mismatch.example.com', outcome: 'answer', addresses: ['192.0.2.99'], matched: false }],
-    helo: 'unchecked',
-    decided_by: 'iprev',
-    action: 'warn',
-    reply: 'WARN x',
-    cached: false,
-    duration_ms: 3.5,
-    msg: 'decision',
-    ...overrides,
-  });
 
 const started = (mode: string) =>
   JSON.stringify({ level: 'info', time: '2026-12-01T09:00:00.000Z', name: 'fcrdns-policyd', config: { mode, check: 'fcrdns' }, msg: 'started' });

@@ -18,32 +18,8 @@ import { terminalSafe } from '../../src/reports/report-render.js';
 import { DurationHistogram, TopCounts } from '../../src/reports/top-counts.js';
 import { BUNDLE, bundleMissing } from '../helpers/bundle.js';
 import { hasCommand } from '../helpers/requirements.js';
+import { decision } from '../helpers/log-lines.js';
 
-const decision = (overrides: Record<string, unknown> = {}) =>
-  JSON.stringify({
-    level: 'info',
-    time: '2026-12-01T10:00:00.000Z',
-    name: 'fcrdns-policyd',
-    conn: 1,
-    client_address: '192.0.2.13',
-    helo_name: 'mail.example.com',
-    instance: 'a.1',
-    queue_id: '',
-    protocol_state: 'RCPT',
-    recipient: 'bob@example.org',
-    authenticated: false,
-    result: 'mismatch',
-    ptr: { outcome: 'answer', names: ['mismatch.example.com'] },
-    forward: [{ name: 'mismatch.example.com', outcome: 'answer', addresses: ['192.0.2.99'], matched: false }],
-    helo: 'unchecked',
-    decided_by: 'iprev',
-    action: 'warn',
-    reply: 'WARN x',
-    cached: false,
-    duration_ms: 3.5,
-    msg: 'decision',
-    ...overrides,
-  });
 
 t.test('lines are classified, and every kind of bad line is told apart', async (t) => {
   t.match(parseLogLine(decision()), { kind: 'decision', result: 'mismatch', recipient: 'bob@example.org', authenticated: false, helo: 'unchecked' });
