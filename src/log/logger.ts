@@ -7,6 +7,7 @@
 import pino from 'pino';
 import type { LogLevel } from '../config/config.js';
 import { LIMITS } from '../config/limits.js';
+import { flatCopy } from '../util/text.js';
 import { openStdout } from './stdout.js';
 import { admitLine, logAlways, WarningWindow, type SuppressedKind, type WarningWindowOptions } from './warning-window.js';
 
@@ -32,20 +33,26 @@ const OPTIONS = (level: LogLevel): pino.LoggerOptions => ({
 
 /**
  * pino's isoTime output (`,"time":"2026-11-23T03:14:36.123Z"`), with the date and time of day
- * formatted once per second rather than once per line: Date#toISOString was a sixth of the
- * cost of logging a decision.
+ * formatted once per second rather than once per line (Date#toISOString was a sixth of the cost
+ * of logging a decision), and the same flat string given all through one millisecond: the
+ * decision line encodes it once per string (decision-line.ts).
  */
 function isoTimestamp(): () => string {
   let second = Number.NaN;
   let prefix = '';
+  let last = Number.NaN;
+  let text = '';
   return () => {
     const now = Date.now();
+    if (now === last) return text;
+    last = now;
     const ms = now % 1000;
     if (now - ms !== second) {
       second = now - ms;
       prefix = `,"time":"${new Date(second).toISOString().slice(0, 20)}`;
     }
-    return `${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
+    text = flatCopy(`${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`);
+    return text;
   };
 }
 

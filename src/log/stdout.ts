@@ -34,7 +34,8 @@ const LOG_EXIT_FLUSH_MS = 2_000;
  */
 class LineBatcher {
   private batch = Buffer.allocUnsafe(LOG_BATCH_BYTES);
-  private used = 0;
+  /** Bytes of the batch in use: where the next line goes. */
+  used = 0;
 
   constructor(private readonly destination: SonicBoom) {}
 
@@ -48,6 +49,19 @@ class LineBatcher {
       }
     }
     this.used += this.batch.write(line, this.used, 'utf8');
+  }
+
+  /**
+   * The batch, with room for a line of at most `bytes` (<= LOG_BATCH_BYTES) from `used`: the
+   * decision line is written into it in place (decision-line.ts), then counted with wrote().
+   */
+  room(bytes: number): Buffer {
+    if (this.used + bytes > this.batch.length) this.flush();
+    return this.batch;
+  }
+
+  wrote(bytes: number): void {
+    this.used += bytes;
   }
 
   flush(): void {

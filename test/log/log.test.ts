@@ -150,3 +150,58 @@ t.test('a decision line stays under 4 KiB whatever DNS and the peer sent, and sa
   logDecision(ordinary.logger, REQUESTS[0]!, OUTCOMES[0]!, true, 1);
   t.notMatch(ordinary.lines[0] ?? '', /_cut|_omitted/, 'an ordinary line is not cut');
 });
+
+/**
+ * A stream that takes lines in place, as stdout.ts's LineBatcher does: logDecision writes most
+ * lines as bytes straight into its buffer (decision-line.ts's writeInPlace).
+ */
+function captureInPlace() {
+  const lines: string[] = [];
+  const buffer = Buffer.alloc(64 * 1024);
+  const sink = {
+    used: 0,
+    room: (bytes: number) => {
+      if (sink.used + bytes > buffer.length) sink.used = 0;
+      return buffer;
+    },
+    wrote: (bytes: number) => {
+      lines.push(buffer.toString('utf8', sink.used, sink.used + bytes));
+      sink.used += bytes;
+    },
+    write: (line: string) => lines.push(line),
+  };
+  const root = createStreamLogger('info', sink);
+  return { lines, sink, logger: root.child({ conn: 7, peer: '127.0.0.1:40000' }) };
+}
+
+t.test('a line written in place has the bytes of the line written as a string', async (t) => {
+  const durations = [0, -0, 0.0004, 0.0005, 0.1234567, 1, 1.5, 12.345678, 999.9996, 1e9 + 0.25, 123456.7899, -1, Number.NaN, 1e30];
+  const requests: RequestFields[] = [
+    ...REQUESTS,
+    { ...(REQUESTS[0] as RequestFields), instance: 'x\ud800y' },
+    { ...(REQUESTS[0] as RequestFields), heloName: 'tab\there', recipient: '~ !#$%&()*+,-./09:;<=>?@AZ[]^_`az{|}' },
+  ];
+  for (const request of requests) {
+    for (const outcome of OUTCOMES) {
+      for (const durationMs of durations) {
+        const inPlace = captureInPlace();
+        const text = capture();
+        logDecision(inPlace.logger, request, outcome, durationMs < 1, durationMs);
+        logDecision(text.logger, request, outcome, durationMs < 1, durationMs);
+        t.equal(inPlace.lines.length, 1);
+        t.equal(withoutTime(inPlace.lines[0] ?? ''), withoutTime(text.lines[0] ?? ''), `${JSON.stringify(request.heloName)} ${durationMs}`);
+      }
+    }
+  }
+  // Random durations: the digits written must be String(Math.round(ms * 1000) / 1000).
+  const inPlace = captureInPlace();
+  for (let i = 0; i < 2000; i++) {
+    const durationMs = Math.random() * 10 ** Math.floor(Math.random() * 8);
+    logDecision(inPlace.logger, REQUESTS[0] as RequestFields, OUTCOMES[2]!, true, durationMs);
+    const logged = /"duration_ms":([^,}]*)/.exec(inPlace.lines[i] ?? '')?.[1];
+    if (logged !== String(Math.round(durationMs * 1000) / 1000)) t.fail(`${durationMs} logged as ${logged}`);
+  }
+  t.ok(inPlace.sink.used > 0, 'the lines went in place');
+  const line = JSON.parse(inPlace.lines[0] ?? '{}') as { time: string };
+  t.equal(new Date(line.time).toISOString(), line.time, 'the time piece is written too');
+});
