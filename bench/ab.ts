@@ -6,6 +6,9 @@
  * slow spell of the machine then hits both builds alike, which separate bench runs minutes
  * apart do not. A bundle outside dist/ needs a package.json saying {"type":"commonjs"} beside it.
  * ROUNDS=N (default 10) turns each.
+ * --cold: the cold workload instead (every request a client neither the daemon nor unbound has
+ * seen: each side's turn takes 4,000 clients of the zone of its own, so 6 turns by default) —
+ * the server CPU per new client of each build, both under the same noise.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
@@ -15,12 +18,24 @@ import { freePort } from '../test/helpers/knot.js';
 import { cpuSeconds, median } from './lib/measure.js';
 import { loadgen, stop, waitForPort } from './lib/processes.js';
 import { shippedNodeFlags } from './lib/shipped.js';
-import { startStack } from './lib/stack.js';
+import { startStack, ZONE_SIZE } from './lib/stack.js';
+import type { Workload } from './lib/workload.js';
 
-const [oldBundle, newBundle] = process.argv.slice(2);
+const [oldBundle, newBundle] = process.argv.slice(2).filter((arg) => arg !== '--cold');
 if (!oldBundle || !newBundle) throw new Error('usage: ab.ts OLD-BUNDLE.js NEW-BUNDLE.js');
-const ROUNDS = Number(process.env.ROUNDS ?? 10);
-const REQUESTS = 40_000;
+const COLD = process.argv.includes('--cold');
+const ROUNDS = Number(process.env.ROUNDS ?? (COLD ? 6 : 10));
+const REQUESTS = COLD ? 4_000 : 40_000;
+/** Cold: the first 6,000 clients warm the two sides up, then each turn takes the next REQUESTS. */
+const COLD_WARMUP = 3_000;
+let nextClient = 0;
+const workload = (count: number): Workload => {
+  if (!COLD) return { kind: 'hot', pool: 3000 };
+  const offset = nextClient;
+  nextClient += count;
+  if (nextClient > ZONE_SIZE) throw new Error(`--cold: ${ROUNDS} turns need more than the zone's ${ZONE_SIZE} clients`);
+  return { kind: 'cold', offset };
+};
 
 const stack = await startStack();
 const servers: Array<{ name: string; port: number; child: ChildProcess; cpuUs: number[]; rps: number[] }> = [];
@@ -32,12 +47,12 @@ try {
     const child = spawn(process.execPath, [...shippedNodeFlags(), bundle, '--config', join(dir, 'c.conf')], { stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'] });
     await waitForPort(port, child);
     servers.push({ name, port, child, cpuUs: [], rps: [] });
-    await loadgen(port, 100, 20_000, { kind: 'hot', pool: 3000 });
+    await loadgen(port, 100, COLD ? COLD_WARMUP : 20_000, workload(COLD_WARMUP));
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const before = cpuSeconds(server.child.pid);
-      const result = await loadgen(server.port, 100, REQUESTS, { kind: 'hot', pool: 3000 });
+      const result = await loadgen(server.port, 100, REQUESTS, workload(REQUESTS));
       const after = cpuSeconds(server.child.pid);
       server.cpuUs.push(((after.user + after.system - before.user - before.system) * 1e6) / REQUESTS);
       server.rps.push(result.rps);
@@ -45,7 +60,7 @@ try {
   }
   for (const { name, cpuUs, rps } of servers) {
     console.log(
-      `${name}: server CPU per request ${Math.min(...cpuUs).toFixed(2)} µs fastest, ${median(cpuUs).toFixed(2)} median; ` +
+      `${name}: server CPU per ${COLD ? 'new client' : 'request'} ${Math.min(...cpuUs).toFixed(2)} µs fastest, ${median(cpuUs).toFixed(2)} median; ` +
         `${Math.max(...rps).toFixed(0)} req/s best, ${median(rps).toFixed(0)} median (${ROUNDS} turns of ${REQUESTS})`,
     );
   }

@@ -114,6 +114,11 @@ export const LIMITS = {
   resolverChannelMs: 60_000,
   /** Extra time allowed on top of dns_timeout × dns_tries before a lookup is declared timed out. */
   dnsDeadlineMarginMs: 250,
+  /**
+   * How often queries sent by callback (the cold path) are checked against that deadline: one
+   * timer for all of them instead of one per query, so a query past it ends up to this late.
+   */
+  querySweepMs: 100,
   /** Longest reply_hint accepted (the whole reply must stay well under Postfix's line limits). */
   maxReplyHintChars: 200,
   /**

@@ -94,10 +94,13 @@ export class Admission {
     );
   }
 
-  /** Hold a place among the requests waiting for DNS until `done` settles. */
-  waitFor<T>(done: Promise<T>): Promise<T> {
+  /** Hold a place among the requests waiting for DNS; release() gives it back once answered. */
+  hold(): void {
     this.waitingNow++;
-    return done.finally(() => this.waitingNow--);
+  }
+
+  release(): void {
+    this.waitingNow--;
   }
 
   /** Requests waiting for DNS now (a gauge). */

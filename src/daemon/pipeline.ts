@@ -10,9 +10,10 @@ import { performance } from 'node:perf_hooks';
 import type { Admission } from './admission.js';
 import type { LookupCache } from '../dns/cache.js';
 import type { Config } from '../config/config.js';
-import { queryDeadlineMs, withOverallDeadline } from '../dns/resolver.js';
-import { heloFromLookup, heloLookupUsed, heloWithoutLookup, startHeloAssessment } from '../judge/helo.js';
-import { knownIprev, lookupIprev, type FanOutCheck } from '../dns/iprev.js';
+import { queryDeadlineMs } from '../dns/resolver.js';
+import { heloFromLookup, heloLookupUsed, heloWithoutLookup } from '../judge/helo.js';
+import { knownIprev } from '../dns/iprev.js';
+import { lookUpAndJudge, type LookupPlan } from './cold-path.js';
 import { EXEMPTED, judge, shedJudgement, type Judgement } from '../judge/judgement.js';
 import { memoOf, reusedMemo } from '../judge/judgement-memo.js';
 import type { KnownClient, KnownClients } from './known-clients.js';
@@ -21,7 +22,6 @@ import type { Logger } from '../log/logger.js';
 import type { MessageMemory, MessageVerdict } from './message-memory.js';
 import type { Metrics } from './metrics.js';
 import { createNatWatch } from './nat-watch.js';
-import { pacedStart } from '../dns/pacing.js';
 import { findExemption, type HeloStatus, type PolicySettings, type Verdict } from '../judge/policy.js';
 import type { PolicyAttributes } from '../protocol/codec.js';
 import { detachedRequest, parsePolicyRequest, type PolicyRequest } from '../protocol/request.js';
@@ -52,6 +52,8 @@ type Connection = RequestContext<MessageVerdict>;
 export function createPipeline(parts: PipelineParts): (attributes: PolicyAttributes, connection: Connection) => HandlerResult | Promise<HandlerResult> {
   const { state, clients, messages, admission } = parts;
   const noteNetworkSkip = createNatWatch(parts.logger);
+  const mayFanOut = (queries: number) => admission.fanOutRefusal(queries);
+  const lateHere = () => late(admission);
 
   /** Remember the verdict for the message's other recipients, count it, log it, reply. */
   const finish = (request: PolicyRequest, config: Config, connection: Connection, judgement: Judgement, cached: boolean, started: number): HandlerResult => {
@@ -99,11 +101,11 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
     const refusal = performance.now() >= deadlineAt ? late(admission) : admission.refusal(connection.waiting);
     if (refusal) return answer(request, config, connection, shedJudgement(request, config, policy, refusal), false, started);
     const waiting = detachedRequest(request);
-    const lookups = { cache, deadlineAt, mayFanOut: (queries: number) => admission.fanOutRefusal(queries), late: () => late(admission) };
-    return admission
-      .waitFor(pacedStart(() => judgeWithLookups(waiting, config, policy, lookups), connection))
-      .then(({ judgement: judged, cached }) => answer(waiting, config, connection, judged, cached, started));
+    return lookUpAndAnswer(admission, waiting, config, policy, { cache, deadlineAt, mayFanOut, late: lateHere }, connection, (judgement, cached) =>
+      answer(waiting, config, connection, judgement, cached, started),
+    );
   };
+
 }
 
 /**
@@ -135,14 +137,14 @@ function judgeFromCache(request: PolicyRequest<KnownClient>, config: Config, pol
   const memo = reusedMemo(client.memo, request.heloName, config, cache);
   if (memo) return memo;
   const known = cache.known();
-  const result = knownIprev(client, known.answers, config.maxPtrNames);
+  const result = knownIprev(client, known, config.maxPtrNames);
   if (!result) return undefined;
   let helo: HeloStatus | undefined;
   const heloKnown = heloWithoutLookup(request.heloName, client, result.confirmedNames);
   if (typeof heloKnown === 'string') helo = heloKnown;
   else if (!heloLookupUsed(policy)) helo = 'unchecked';
   else {
-    const outcome = known.answers.addresses(heloKnown.lookup, client.family);
+    const outcome = known.addresses(heloKnown.lookup, client.family);
     if (outcome) helo = heloFromLookup(outcome, client);
   }
   if (!helo) return undefined;
@@ -162,34 +164,30 @@ function late(admission: Admission): 'EBUSY' {
   return 'EBUSY';
 }
 
-/** Where a waiting request's lookups go, until when, and whom to ask before fanning out. */
-interface LookupPlan {
-  cache: LookupCache;
-  /** performance.now() at which the request is answered whatever DNS has said. */
-  deadlineAt: number;
-  mayFanOut: FanOutCheck;
-  /** Counts a request that waited for its turn past its deadline; the code it is answered with. */
-  late: () => 'EBUSY';
-}
-
-/**
- * Ask DNS (through the cache) for what is missing, then judge: the PTR lookup, its names'
- * forward lookups and, when helo_mismatch_action can use it, the HELO name's lookup started
- * beside them, all inside one overall deadline that runs from the request's arrival.
- */
-async function judgeWithLookups(
+/** A new client: a place among the waiting requests, its lookups (src/daemon/cold-path.ts), then `reply`. */
+function lookUpAndAnswer(
+  admission: Admission,
   request: PolicyRequest<KnownClient>,
   config: Config,
   policy: PolicySettings,
   plan: LookupPlan,
-): Promise<{ judgement: Judgement; cached: boolean }> {
-  const left = plan.deadlineAt - performance.now();
-  if (left <= 0) return { judgement: shedJudgement(request, config, policy, plan.late()), cached: false };
-  const lookups = plan.cache.forRequest();
-  const bounded = withOverallDeadline(lookups.dns, left);
-  const heloFor = startHeloAssessment(request.heloName, request.client, bounded.dns, heloLookupUsed(policy));
-  const result = await lookupIprev(request.client, bounded.dns, config.maxPtrNames, plan.mayFanOut);
-  const helo = await heloFor(result.confirmedNames);
-  bounded.dispose();
-  return { judgement: judge(request, result, helo, config, policy), cached: lookups.allCached() };
+  connection: Connection,
+  reply: (judgement: Judgement, cached: boolean) => HandlerResult | Promise<HandlerResult>,
+): Promise<HandlerResult> {
+  admission.hold();
+  return new Promise<HandlerResult>((resolve, reject) => {
+    const judged = (judgement: Judgement, cached: boolean): void => {
+      admission.release();
+      try {
+        resolve(reply(judgement, cached));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    const failed = (error: unknown): void => {
+      admission.release();
+      reject(error);
+    };
+    lookUpAndJudge(request, config, policy, plan, connection, judged, failed);
+  });
 }

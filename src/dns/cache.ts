@@ -8,7 +8,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
-import type { AddressOutcome, IprevDns, PtrOutcome } from './resolver.js';
+import type { AddressOutcome, IprevDns, PtrOutcome, QueryListener, QuerySender } from './resolver.js';
 import type { KnownAnswers } from './iprev.js';
 import { LIMITS } from '../config/limits.js';
 import { detachedCopy } from '../util/text.js';
@@ -30,6 +30,89 @@ export interface CacheStats {
 
 type Outcome = PtrOutcome | AddressOutcome;
 
+/** What to ask: a PTR record, or the addresses of one family. */
+type Kind = 'ptr' | 4 | 6;
+
+/**
+ * Told once when a lookup the cache could not answer at once has its outcome (the cold path,
+ * src/daemon/cold-path.ts): `slot` says which of the caller's lookups it was, so one object
+ * listens for all of a request's lookups without a closure per lookup.
+ */
+export interface LookupListener {
+  settled(outcome: Outcome, slot: number): void;
+}
+
+/** An upstream asked with promises (a test's) or, when it can, by callback (QuerySender). */
+type Upstream = IprevDns & Partial<QuerySender>;
+
+const INTERNAL_FAILURE = { kind: 'temporary', code: 'EINTERNAL' } as const;
+
+/** One query in flight for a key, and the lookups waiting for it. */
+class Pending implements QueryListener<Outcome> {
+  private readonly listeners: LookupListener[] = [];
+  private readonly slots: number[] = [];
+
+  constructor(
+    private readonly cache: LookupCache,
+    readonly key: string,
+    readonly generation: number,
+  ) {}
+
+  join(listener: LookupListener, slot: number): void {
+    this.listeners.push(listener);
+    this.slots.push(slot);
+  }
+
+  answered(outcome: Outcome): void {
+    this.cache.store(this, outcome);
+    this.tell(outcome);
+  }
+
+  /** Upstream outcomes are values; a throw would be a bug, and is a temporary failure here. */
+  failed(): void {
+    this.cache.forget(this);
+    this.tell(INTERNAL_FAILURE);
+  }
+
+  private tell(outcome: Outcome): void {
+    for (let i = 0; i < this.listeners.length; i++) (this.listeners[i] as LookupListener).settled(outcome, this.slots[i] as number);
+  }
+}
+
+/** What `known()` read, so a judgement built on it can be counted and dated. */
+class KnownRead implements KnownAnswers {
+  private readonly keys: string[] = [];
+
+  constructor(private readonly cache: LookupCache) {}
+
+  ptr(name: string): PtrOutcome | undefined {
+    return this.read(ptrKey(name)) as PtrOutcome | undefined;
+  }
+
+  addresses(name: string, family: 4 | 6): AddressOutcome | undefined {
+    return this.read(addressKey(name, family)) as AddressOutcome | undefined;
+  }
+
+  /** Count what was read as hits, once the caller used it; how many that was. */
+  commit(): number {
+    this.cache.countHits(this.keys.length);
+    return this.keys.length;
+  }
+
+  /** When the first of the answers read expires, on the cache's clock. */
+  expiresAt(): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const key of this.keys) first = Math.min(first, this.cache.expiryOf(key));
+    return first;
+  }
+
+  private read(key: string): Outcome | undefined {
+    const outcome = this.cache.freshOutcome(key);
+    if (outcome !== undefined) this.keys.push(key);
+    return outcome;
+  }
+}
+
 /** An outcome and when it stops being an answer, on the cache's clock. */
 interface Entry {
   readonly outcome: Outcome;
@@ -44,9 +127,10 @@ export interface Clock {
 /** A record with TTL 0 is kept 1 ms: answers the request that asked, and no other. */
 const MIN_TTL_MS = 1;
 
-/** Cache keys: the record type, a space, the name (load() and ttlFor() read them back). */
+/** Cache keys: the record type, a space, the name (ttlFor() reads the type back). */
 const ptrKey = (name: string): string => `ptr ${name}`;
 const addressKey = (name: string, family: 4 | 6): string => `${family === 4 ? 'a' : 'aaaa'} ${name}`;
+const keyOf = (kind: Kind, name: string): string => (kind === 'ptr' ? ptrKey(name) : addressKey(name, kind));
 
 /** Fixed cost of an entry: the entry and outcome objects, lru-cache's slots, the key's string header. */
 const ENTRY_OVERHEAD_BYTES = 184;
@@ -65,13 +149,13 @@ export class LookupCache {
    * same with an AbortController, listeners and a background-fetch record per miss, which were
    * a tenth of a cold request's cost; outcomes here are values that never reject or abort.
    */
-  private readonly inflight = new Map<string, Promise<Outcome>>();
+  private readonly inflight = new Map<string, Pending>();
   private readonly clock: Clock;
   private clears = 0;
 
   /** `stats` may be shared with an earlier cache, so counters survive a reload. */
   constructor(
-    private readonly upstream: IprevDns,
+    private readonly upstream: Upstream,
     private readonly settings: CacheSettings,
     clock?: Clock,
     readonly stats: CacheStats = { hits: 0, misses: 0, inflightJoins: 0 },
@@ -88,8 +172,8 @@ export class LookupCache {
     });
   }
 
-  /** The outcome kept for a key while it is fresh; an expired one is dropped. */
-  private fresh(key: string): Outcome | undefined {
+  /** The outcome kept for a key while it is fresh; an expired one is dropped. Not counted. */
+  freshOutcome(key: string): Outcome | undefined {
     const entry = this.cache.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > this.clock.now()) return entry.outcome;
@@ -115,54 +199,44 @@ export class LookupCache {
   /** Lookups bound to one request: `allCached()` tells the log whether DNS was asked. */
   forRequest(): { dns: IprevDns; allCached: () => boolean } {
     let everyLookupCached = true;
-    const get = (key: string): Promise<Outcome> => {
-      const cached = this.fresh(key);
+    const get = (kind: Kind, name: string): Promise<Outcome> => {
+      const cached = this.freshOutcome(keyOf(kind, name));
       if (cached !== undefined) {
         this.stats.hits++;
         return Promise.resolve(cached);
       }
       everyLookupCached = false;
-      const pending = this.inflight.get(key);
-      if (pending !== undefined) {
-        this.stats.inflightJoins++;
-        return pending;
-      }
-      this.stats.misses++;
-      return this.loadAndStore(key);
+      return new Promise((resolve) => this.join(kind, name, { settled: resolve }, 0));
     };
     return {
       dns: {
-        lookupPtr: (name) => get(ptrKey(name)) as Promise<PtrOutcome>,
-        lookupAddresses: (name, family) => get(addressKey(name, family)) as Promise<AddressOutcome>,
+        lookupPtr: (name) => get('ptr', name) as Promise<PtrOutcome>,
+        lookupAddresses: (name, family) => get(family, name) as Promise<AddressOutcome>,
       },
       allCached: () => everyLookupCached,
     };
   }
 
   /**
-   * Answers already cached, read without waiting. `commit()` counts what was read as hits once
-   * the caller used them; a caller that falls back to forRequest() does not commit, so nothing
-   * is counted twice. `expiresAt()` is when the first of the answers read expires, on the
-   * cache's clock: a judgement built on them holds until then.
+   * The cold path's lookups: the outcome now when it is cached (counted a hit), else undefined,
+   * and `listener.settled(outcome, slot)` once the query it joined or sent has ended.
    */
-  known(): { answers: KnownAnswers; commit: () => number; expiresAt: () => number } {
-    const keys: string[] = [];
-    const get = (key: string): Outcome | undefined => {
-      const outcome = this.fresh(key);
-      if (outcome !== undefined) keys.push(key);
-      return outcome;
-    };
-    return {
-      answers: {
-        ptr: (name) => get(ptrKey(name)) as PtrOutcome | undefined,
-        addresses: (name, family) => get(addressKey(name, family)) as AddressOutcome | undefined,
-      },
-      commit: () => {
-        this.stats.hits += keys.length;
-        return keys.length;
-      },
-      expiresAt: () => keys.reduce((first, key) => Math.min(first, this.cache.peek(key)?.expiresAt ?? Number.NEGATIVE_INFINITY), Number.POSITIVE_INFINITY),
-    };
+  askPtr(name: string, listener: LookupListener, slot: number): PtrOutcome | undefined {
+    return this.ask('ptr', name, listener, slot) as PtrOutcome | undefined;
+  }
+
+  askAddresses(name: string, family: 4 | 6, listener: LookupListener, slot: number): AddressOutcome | undefined {
+    return this.ask(family, name, listener, slot) as AddressOutcome | undefined;
+  }
+
+  /**
+   * Answers already cached, read without waiting. `commit()` counts what was read as hits once
+   * the caller used them; a caller that falls back to DNS does not commit, so nothing is counted
+   * twice. `expiresAt()` is when the first of the answers read expires, on the cache's clock: a
+   * judgement built on them holds until then.
+   */
+  known(): KnownRead {
+    return new KnownRead(this);
   }
 
   /** Count answers used again without reading them (a judgement reused while they are fresh). */
@@ -170,38 +244,68 @@ export class LookupCache {
     this.stats.hits += count;
   }
 
+  /** When a cached key's outcome expires, on the cache's clock (-Infinity when it is gone). */
+  expiryOf(key: string): number {
+    return this.cache.peek(key)?.expiresAt ?? Number.NEGATIVE_INFINITY;
+  }
+
   /** The clock the cache's TTLs run on. */
   now(): number {
     return this.clock.now();
   }
 
-  /** Ask upstream once for a key and keep the outcome for its TTL (unless the cache was cleared meanwhile). */
-  private loadAndStore(requested: string): Promise<Outcome> {
-    // A key may hold a peer's HELO name, cut from the request's text: keep a copy that does not
-    // pin that text for as long as the answer is cached.
-    const key = detachedCopy(requested);
-    const generation = this.clears;
-    const settle = (outcome: Outcome): Outcome => {
-      if (this.clears !== generation) return outcome;
-      this.inflight.delete(key);
-      this.cache.set(key, { outcome, expiresAt: this.clock.now() + this.ttlFor(key, outcome) });
-      return outcome;
-    };
-    // Upstream outcomes are values; a throw would be a bug, and is a temporary failure here.
-    const load = this.load(key).then(settle, () => {
-      if (this.clears === generation) this.inflight.delete(key);
-      return { kind: 'temporary', code: 'EINTERNAL' } as const;
-    });
-    this.inflight.set(key, load);
-    return load;
+  /** Keep a query's outcome for its TTL, unless the cache was cleared meanwhile. */
+  store(pending: Pending, outcome: Outcome): void {
+    if (this.clears !== pending.generation) return;
+    this.inflight.delete(pending.key);
+    this.cache.set(pending.key, { outcome, expiresAt: this.clock.now() + this.ttlFor(pending.key, outcome) });
   }
 
-  private load(key: string): Promise<Outcome> {
-    const space = key.indexOf(' ');
-    const type = key.slice(0, space);
-    const name = key.slice(space + 1);
-    if (type === 'ptr') return this.upstream.lookupPtr(name);
-    return this.upstream.lookupAddresses(name, type === 'a' ? 4 : 6);
+  /** Drop a query that failed without an outcome; the next lookup asks again. */
+  forget(pending: Pending): void {
+    if (this.clears === pending.generation) this.inflight.delete(pending.key);
+  }
+
+  private ask(kind: Kind, name: string, listener: LookupListener, slot: number): Outcome | undefined {
+    const cached = this.freshOutcome(keyOf(kind, name));
+    if (cached !== undefined) {
+      this.stats.hits++;
+      return cached;
+    }
+    this.join(kind, name, listener, slot);
+    return undefined;
+  }
+
+  /** Wait for the query in flight for this key, or send one. */
+  private join(kind: Kind, name: string, listener: LookupListener, slot: number): void {
+    const requested = keyOf(kind, name);
+    const joined = this.inflight.get(requested);
+    if (joined !== undefined) {
+      this.stats.inflightJoins++;
+      joined.join(listener, slot);
+      return;
+    }
+    this.stats.misses++;
+    // A key may hold a peer's HELO name, cut from the request's text: keep a copy that does not
+    // pin that text for as long as the answer is cached.
+    const pending = new Pending(this, detachedCopy(requested), this.clears);
+    pending.join(listener, slot);
+    this.inflight.set(pending.key, pending);
+    this.send(kind, name, pending);
+  }
+
+  private send(kind: Kind, name: string, pending: Pending): void {
+    const { upstream } = this;
+    if (upstream.sendPtr !== undefined && upstream.sendAddresses !== undefined) {
+      if (kind === 'ptr') upstream.sendPtr(name, pending);
+      else upstream.sendAddresses(name, kind, pending);
+      return;
+    }
+    const query = kind === 'ptr' ? upstream.lookupPtr(name) : upstream.lookupAddresses(name, kind);
+    query.then(
+      (outcome) => pending.answered(outcome),
+      () => pending.failed(),
+    );
   }
 
   /** SPEC cache TTLs: record TTLs below cache_max_ttl for A/AAAA, ptr_ttl for PTR answers. */

@@ -52,10 +52,10 @@ export interface IprevResult {
   readonly confirmedNames: readonly string[];
 }
 
-type PtrStep = { done: IprevResult } | { names: readonly string[]; ptrSummary: IprevResult['ptr'] };
+export type PtrStep = { done: IprevResult } | { names: readonly string[]; ptrSummary: IprevResult['ptr'] };
 
 /** The PTR step: the answer's usable names, or the result when there is nothing to look up forward. */
-function fromPtr(
+export function fromPtr(
   arpa: string,
   ptr: PtrOutcome,
   maxPtrNames: number,
@@ -103,7 +103,7 @@ function fromPtr(
 }
 
 /** One name's forward answer, compared exactly with the client address. */
-function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): ForwardCheck {
+export function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): ForwardCheck {
   const omitted = outcome.kind === 'answer' && outcome.omitted ? { omitted: outcome.omitted } : {};
   if (outcome.kind !== 'answer') {
     return { name, outcome: outcome.kind, code: outcome.code, addresses: [], matched: false };
@@ -117,7 +117,8 @@ function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): Forw
   return { name, outcome: 'answer', addresses, ...omitted, matched: addresses.includes(ip.text) };
 }
 
-function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: ForwardCheck[]): IprevResult {
+/** The result once every name's forward check is known. */
+export function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: ForwardCheck[]): IprevResult {
   const confirmedNames = forward.filter((check) => check.matched).map((check) => check.name);
   const result = classifyForward(forward);
   return {
@@ -146,15 +147,18 @@ export async function lookupIprev(ip: ClientIp, dns: IprevDns, maxPtrNames: numb
   const step = fromPtr(arpa, await dns.lookupPtr(arpa), maxPtrNames);
   if ('done' in step) return step.done;
   const refused = mayFanOut?.(step.names.length);
-  if (refused !== undefined) {
-    const forward = step.names.map((name): ForwardCheck => ({ name, outcome: 'temporary', code: refused, addresses: [], matched: false }));
-    return fromForward(arpa, step.ptrSummary, forward);
-  }
+  if (refused !== undefined) return refusedForward(arpa, step, refused);
   // Forward lookups only in the client's family, as Postfix's reject_unknown_client_hostname
   // does (POSTFIX-FACTS 10); all names at once, since one confirmed name is enough.
   const forward = await Promise.all(
     step.names.map(async (name) => forwardCheck(name, await dns.lookupAddresses(name, ip.family), ip)),
   );
+  return fromForward(arpa, step.ptrSummary, forward);
+}
+
+/** The result when the forward lookups may not be sent: each a temporary failure with that code. */
+export function refusedForward(arpa: string, step: { names: readonly string[]; ptrSummary: IprevResult['ptr'] }, code: string): IprevResult {
+  const forward = step.names.map((name): ForwardCheck => ({ name, outcome: 'temporary', code, addresses: [], matched: false }));
   return fromForward(arpa, step.ptrSummary, forward);
 }
 

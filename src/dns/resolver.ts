@@ -5,66 +5,27 @@
  */
 import { Resolver } from 'node:dns';
 import { performance } from 'node:perf_hooks';
-import { hostnameProblem, normaliseName, type NameProblem } from '../util/hostname.js';
+import { hostnameProblem, normaliseName } from '../util/hostname.js';
 import { LIMITS } from '../config/limits.js';
 import { paced } from './pacing.js';
+import { classifyDnsError, queryEnded, queryStarted, TIMED_OUT } from './outcome.js';
+import type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
+import { SentQueries, type QuerySender } from './sent-queries.js';
+
+export { classifyDnsError, queriesInFlight } from './outcome.js';
+export type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
+export type { QueryListener, QuerySender } from './sent-queries.js';
 
 /** What a resolver must offer: the shape of node:dns/promises' Resolver, so tests can pass a zone table. */
 export interface DnsResolver {
   resolvePtr(name: string): Promise<string[]>;
   resolve4(name: string, options: { ttl: true }): Promise<Array<{ address: string; ttl: number }>>;
   resolve6(name: string, options: { ttl: true }): Promise<Array<{ address: string; ttl: number }>>;
-}
-
-export type DnsOutcome<T> =
-  | {
-      kind: 'answer';
-      records: T;
-      /** seconds, where the resolver exposes it */
-      ttl?: number;
-      /** Records of the answer not kept (bounded memory per answer: keepPtrRecords, LIMITS.maxAddressesKept). */
-      omitted?: number;
-      /** PTR answers: why the records not kept were set aside, by reason. */
-      dropped?: Readonly<Partial<Record<IgnoredReason, number>>>;
-    }
-  /** RFC 8020 NXDOMAIN, or a name that exists with no record of the type (NODATA). */
-  | { kind: 'not_found'; code: string }
-  /** RFC 8601 §2.7.3 temperror: SERVFAIL, REFUSED, timeout, resolver unreachable. */
-  | { kind: 'temporary'; code: string };
-
-export type AddressOutcome = DnsOutcome<string[]>;
-export type PtrOutcome = DnsOutcome<string[]>;
-
-/** A query that outlived its deadline (shared: outcomes are never modified). */
-const TIMED_OUT = { kind: 'temporary', code: 'ETIMEOUT' } as const;
-
-/** Codes c-ares (node:dns) uses for an answer that says the record does not exist. */
-const NOT_FOUND_CODES = new Set([
-  'ENOTFOUND', // NXDOMAIN
-  'ENODATA', // NOERROR with no record of that type
-  'ENONAME',
-  'EBADNAME', // a name that cannot be asked: it will not exist later either
-]);
-
-/**
- * Classify a failed query. Only answers that positively say "no such record" are permanent;
- * everything else (SERVFAIL, REFUSED, timeouts, connection errors, malformed answers and
- * any code not known here) is temporary, so a DNS problem can never cause a 5xx reply.
- */
-export function classifyDnsError(error: unknown): { kind: 'not_found' | 'temporary'; code: string } {
-  const code =
-    typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string'
-      ? (error as { code: string }).code
-      : 'EUNKNOWN';
-  return { kind: NOT_FOUND_CODES.has(code) ? 'not_found' : 'temporary', code };
-}
-
-/** DNS queries sent and not yet ended, by any resolver of this process (admission reads it). */
-let inFlight = 0;
-
-/** Queries in flight now: what waiting requests cost besides themselves (LIMITS.maxQueriesInFlight). */
-export function queriesInFlight(): number {
-  return inFlight;
+  /**
+   * The same queries in node:dns' callback shape, where the resolver has it (the system
+   * resolver): the cold path asks c-ares with one callback per query instead of a promise.
+   */
+  readonly callbacks?: DnsCallbacks;
 }
 
 /**
@@ -78,10 +39,10 @@ export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, f
   return new Promise<R | DnsOutcome<T>>((resolve) => {
     let settled = false;
     // In flight until c-ares itself gives up on it, which may be after this request's deadline.
-    inFlight++;
+    queryStarted();
     let counted = true;
     const ended = (): void => {
-      if (counted) inFlight--;
+      if (counted) queryEnded();
       counted = false;
     };
     // The first of the answer and the deadline decides; `finish` runs once.
@@ -124,21 +85,34 @@ export interface DnsSettings {
 }
 
 /**
+ * Whether this node's c-ares keeps a query cache of its own, which the program cannot turn off.
+ * c-ares 1.31+ caches answers (up to their TTL, at most an hour) unless told not to; upstream
+ * Node's build, with its bundled c-ares, does not cache (measured: 1.34.6 in Node 20.20), but
+ * Debian 13's nodejs links the system c-ares 1.34.5, which does, and Node offers no option.
+ * Debian 12's system c-ares 1.18 has no such cache. So: a shared c-ares of 1.31 or later.
+ */
+export function caresCachesQueries(aresVersion = process.versions.ares, sharedCares: unknown = (process.config.variables as Record<string, unknown>).node_shared_cares): boolean {
+  if (sharedCares !== true && sharedCares !== 'true') return false;
+  const [major = 0, minor = 0] = (aresVersion ?? '').split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 31);
+}
+
+/**
  * The real resolver: node:dns' c-ares Resolver, non-blocking (never dns.lookup, which
  * occupies a libuv threadpool thread per query).
  *
- * The c-ares channel is replaced every LIMITS.resolverChannelQueries queries or
- * LIMITS.resolverChannelMs, whichever comes first. c-ares 1.31+ keeps a query cache of its own
- * (answers held up to their TTL, at most an hour) unless the program turns it off; upstream
- * Node's build does not cache, but Debian 13's nodejs (system c-ares 1.34.5) does, and Node
- * offers no option to turn it off. That cache holds every answer off the V8 heap: a hostile
- * reverse zone's 64 KB answers took the daemon to ~395 MB RSS on Debian 13 against ~130 MB
- * upstream (test/artefacts/distro-node-trixie.test.ts runs test/integration/hostile-zone.test.ts on that build), and it would
- * serve answers past ptr_ttl and negative_ttl. A channel that lives briefly bounds both; the
- * daemon's own cache (src/dns/cache.ts) is the only cache that decides. Queries already sent finish
- * on their old channel, which node frees once it is unreferenced.
+ * Where c-ares caches queries (caresCachesQueries), the channel is replaced every
+ * LIMITS.resolverChannelQueries queries or LIMITS.resolverChannelMs, whichever comes first. That
+ * cache holds every answer off the V8 heap: a hostile reverse zone's 64 KB answers took the
+ * daemon to ~395 MB RSS on Debian 13 against ~130 MB upstream
+ * (test/artefacts/distro-node-trixie.test.ts runs test/integration/hostile-zone.test.ts on that
+ * build), and it would serve answers past ptr_ttl and negative_ttl. A channel that lives briefly
+ * bounds both; the daemon's own cache (src/dns/cache.ts) is the only cache that decides. Queries
+ * already sent finish on their old channel, which node frees once it is unreferenced. Elsewhere
+ * one channel lives on: a new one costs a new UDP socket, ~4 µs of a new client's CPU at 32
+ * queries a channel (BENCHMARKS.md "Session 8").
  */
-export function createSystemResolver(settings: DnsSettings, now: () => number = Date.now): DnsResolver {
+export function createSystemResolver(settings: DnsSettings, now: () => number = Date.now, renewChannels = caresCachesQueries()): DnsResolver {
   const newChannel = (): InstanceType<typeof Resolver> => {
     const channel = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
     if (settings.servers.length > 0) channel.setServers([...settings.servers]);
@@ -148,6 +122,7 @@ export function createSystemResolver(settings: DnsSettings, now: () => number = 
   let channelQueries = 0;
   let channelBorn = now();
   const current = (): InstanceType<typeof Resolver> => {
+    if (!renewChannels) return channel;
     if (++channelQueries > LIMITS.resolverChannelQueries || now() - channelBorn > LIMITS.resolverChannelMs) {
       channel = newChannel();
       channelQueries = 1;
@@ -155,16 +130,20 @@ export function createSystemResolver(settings: DnsSettings, now: () => number = 
     }
     return channel;
   };
+  const callbacks: DnsCallbacks = {
+    resolvePtr: (name, done) => current().resolvePtr(name, done),
+    resolve4: (name, options, done) => current().resolve4(name, options, done),
+    resolve6: (name, options, done) => current().resolve6(name, options, done),
+  };
   const promisify =
-    <T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void) =>
+    <T>(call: (done: DnsCallback<T>) => void) =>
     () =>
       new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value))));
   return {
-    resolvePtr: (name) => promisify<string[]>((done) => current().resolvePtr(name, done))(),
-    resolve4: (name) =>
-      promisify<Array<{ address: string; ttl: number }>>((done) => current().resolve4(name, { ttl: true }, done))(),
-    resolve6: (name) =>
-      promisify<Array<{ address: string; ttl: number }>>((done) => current().resolve6(name, { ttl: true }, done))(),
+    resolvePtr: (name) => promisify<string[]>((done) => callbacks.resolvePtr(name, done))(),
+    resolve4: (name) => promisify<Array<{ address: string; ttl: number }>>((done) => callbacks.resolve4(name, { ttl: true }, done))(),
+    resolve6: (name) => promisify<Array<{ address: string; ttl: number }>>((done) => callbacks.resolve6(name, { ttl: true }, done))(),
+    callbacks,
   };
 }
 
@@ -179,11 +158,28 @@ export interface IprevDns {
   lookupAddresses(name: string, family: 4 | 6): Promise<AddressOutcome>;
 }
 
-/** Told about every query sent: its type, how it ended, and how long it took. */
-export type QueryObserver = (type: 'ptr' | 'a' | 'aaaa', outcome: DnsOutcome<unknown>['kind'], seconds: number) => void;
+/**
+ * Of a PTR answer only what can be examined is kept (a hostile zone may answer thousands of
+ * names): the usable names up to the max_ptr_names ceiling, a few unusable ones as examples,
+ * and counts of the rest. An answer the daemon keeps costs at most ~15 KB whatever DNS sent.
+ */
+const ptrKept = (outcome: PtrOutcome): PtrOutcome => (outcome.kind === 'answer' ? keepPtrRecords(outcome.records) : outcome);
 
-/** IprevDns straight on a resolver, no cache (the `check` command and the cache's loader). */
-export function directLookups(resolver: DnsResolver, deadlineMs: number, observe?: QueryObserver): IprevDns {
+/** The records' addresses (the first LIMITS.maxAddressesKept), and the smallest TTL as the answer's own. */
+function addressesKept(outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome {
+  if (outcome.kind !== 'answer') return outcome;
+  const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);
+  const kept = outcome.records.length > LIMITS.maxAddressesKept ? outcome.records.slice(0, LIMITS.maxAddressesKept) : outcome.records;
+  return {
+    kind: 'answer',
+    records: kept.map((record) => record.address),
+    ...(Number.isFinite(ttl) ? { ttl } : {}),
+    ...(kept.length < outcome.records.length ? { omitted: outcome.records.length - kept.length } : {}),
+  };
+}
+
+/** IprevDns straight on a resolver, no cache (the `check` command), and the cache's QuerySender. */
+export function directLookups(resolver: DnsResolver, deadlineMs: number, observe?: QueryObserver): IprevDns & QuerySender {
   /** A query's outcome, told to the observer and shaped as it settles. */
   const ask = <T, R>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>, shape: (outcome: DnsOutcome<T>) => R): Promise<R> => {
     if (!observe) return settleQuery(query, deadlineMs, shape);
@@ -193,30 +189,34 @@ export function directLookups(resolver: DnsResolver, deadlineMs: number, observe
       return shape(outcome);
     });
   };
-  /**
-   * Of a PTR answer only what can be examined is kept (a hostile zone may answer thousands of
-   * names): the usable names up to the max_ptr_names ceiling, a few unusable ones as examples,
-   * and counts of the rest. An answer the daemon keeps costs at most ~15 KB whatever DNS sent.
-   */
-  const ptrKept = (outcome: PtrOutcome): PtrOutcome => (outcome.kind === 'answer' ? keepPtrRecords(outcome.records) : outcome);
-  /** The records' addresses (the first LIMITS.maxAddressesKept), and the smallest TTL as the answer's own. */
-  const addresses = (outcome: DnsOutcome<Array<{ address: string; ttl: number }>>): AddressOutcome => {
-    if (outcome.kind !== 'answer') return outcome;
-    const ttl = outcome.records.reduce((min, record) => Math.min(min, record.ttl), Number.POSITIVE_INFINITY);
-    const kept = outcome.records.length > LIMITS.maxAddressesKept ? outcome.records.slice(0, LIMITS.maxAddressesKept) : outcome.records;
-    return {
-      kind: 'answer',
-      records: kept.map((record) => record.address),
-      ...(Number.isFinite(ttl) ? { ttl } : {}),
-      ...(kept.length < outcome.records.length ? { omitted: outcome.records.length - kept.length } : {}),
-    };
-  };
+  const sent = new SentQueries(deadlineMs, observe);
+  const calls = resolver.callbacks ?? callbacksOf(resolver);
   return {
     lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), ptrKept),
     lookupAddresses: (name, family) =>
       family === 4
-        ? ask('a', () => resolver.resolve4(name, { ttl: true }), addresses)
-        : ask('aaaa', () => resolver.resolve6(name, { ttl: true }), addresses),
+        ? ask('a', () => resolver.resolve4(name, { ttl: true }), addressesKept)
+        : ask('aaaa', () => resolver.resolve6(name, { ttl: true }), addressesKept),
+    sendPtr: (name, listener) => sent.send('ptr', ptrKept, listener, (done: DnsCallback<string[]>) => calls.resolvePtr(name, done)),
+    sendAddresses: (name, family, listener) =>
+      family === 4
+        ? sent.send('a', addressesKept, listener, (done: DnsCallback<Array<{ address: string; ttl: number }>>) => calls.resolve4(name, { ttl: true }, done))
+        : sent.send('aaaa', addressesKept, listener, (done: DnsCallback<Array<{ address: string; ttl: number }>>) => calls.resolve6(name, { ttl: true }, done)),
+  };
+}
+
+/** A promise-shaped resolver (a test's zone table) asked through the callback shape. */
+function callbacksOf(resolver: DnsResolver): DnsCallbacks {
+  const settle = <T>(query: () => Promise<T>, done: DnsCallback<T>): void => {
+    query().then(
+      (records) => done(null, records),
+      (error: unknown) => done((error ?? new Error('rejected')) as NodeJS.ErrnoException, undefined as T),
+    );
+  };
+  return {
+    resolvePtr: (name, done) => settle(() => resolver.resolvePtr(name), done),
+    resolve4: (name, options, done) => settle(() => resolver.resolve4(name, options), done),
+    resolve6: (name, options, done) => settle(() => resolver.resolve6(name, options), done),
   };
 }
 
@@ -238,9 +238,6 @@ export function withOverallDeadline(dns: IprevDns, deadlineMs: number): { dns: I
     dispose: () => clearTimeout(timer),
   };
 }
-
-/** Why a PTR record was not examined: not a host name, past max_ptr_names' ceiling, or a repeat. */
-export type IgnoredReason = NameProblem | 'over max_ptr_names' | 'duplicate';
 
 /**
  * The part of a PTR answer worth keeping (in the cache, for a waiting request): its distinct

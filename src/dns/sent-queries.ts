@@ -1,0 +1,109 @@
+/**
+ * Queries sent by callback, for the cold path (src/daemon/cold-path.ts): one c-ares callback per
+ * query and no promise, closure chain or timer of its own, as the floor server
+ * (bench/floor-server.ts) asks them; `npm run bench -- --only cold-local` and
+ * `npm run bench:handler -- --cold` guard what that saves. Every query ends exactly once, within
+ * the same deadline as settleQuery's (src/dns/resolver.ts), and its outcome is handed over paced.
+ */
+import { performance } from 'node:perf_hooks';
+import { LIMITS } from '../config/limits.js';
+import { paced } from './pacing.js';
+import { classifyDnsError, queryEnded, queryStarted, TIMED_OUT, type DnsCallback, type DnsOutcome, type QueryObserver } from './outcome.js';
+import type { AddressOutcome, PtrOutcome } from './outcome.js';
+
+/** Told once when a query sent by callback ends: its answer, not-found, temporary failure or deadline. */
+export interface QueryListener<T> {
+  answered(outcome: T): void;
+}
+
+/**
+ * The lookups in callback form, for the cold path (src/daemon/cold-path.ts): one c-ares callback
+ * per query and no promise, closure chain or timer of its own, as the floor server
+ * (bench/floor-server.ts) asks. Every query ends exactly once, within the same deadline as
+ * settleQuery's; outcomes are handed over paced, as settleQuery's are.
+ */
+export interface QuerySender {
+  sendPtr(reverseName: string, listener: QueryListener<PtrOutcome>): void;
+  sendAddresses(name: string, family: 4 | 6, listener: QueryListener<AddressOutcome>): void;
+}
+
+/** What the sweep needs of an outstanding query. */
+interface Outstanding {
+  readonly type: 'ptr' | 'a' | 'aaaa';
+  readonly startedAt: number;
+  settle(outcome: typeof TIMED_OUT): void;
+}
+
+/** One query sent by callback, until it ends: by c-ares' callback or past its deadline. */
+class SentQuery<T, R> implements Outstanding {
+  readonly startedAt = performance.now();
+  private counted = true;
+  private settled = false;
+
+  constructor(
+    private readonly owner: SentQueries,
+    readonly type: 'ptr' | 'a' | 'aaaa',
+    private readonly shape: (outcome: DnsOutcome<T>) => R,
+    private readonly listener: QueryListener<R>,
+  ) {}
+
+  /** c-ares' callback; it counts the query out of those in flight, however late it comes. */
+  readonly done: DnsCallback<T> = (error, records) => {
+    if (this.counted) queryEnded();
+    this.counted = false;
+    this.settle(error ? classifyDnsError(error) : { kind: 'answer', records });
+  };
+
+  /** The first of the answer and the deadline decides; the listener hears once. */
+  settle(outcome: DnsOutcome<T>): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.owner.ended(this, outcome.kind);
+    paced(() => this.listener.answered(this.shape(outcome)));
+  }
+}
+
+/**
+ * The queries sent by callback and not yet ended, in the order they were sent (so by deadline:
+ * every query of one QuerySender has the same). One interval timer ends those past the deadline,
+ * instead of a timer per query; it runs only while some are outstanding.
+ */
+export class SentQueries {
+  private readonly outstanding = new Set<Outstanding>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deadlineMs: number,
+    private readonly observe: QueryObserver | undefined,
+  ) {}
+
+  send<T, R>(type: 'ptr' | 'a' | 'aaaa', shape: (outcome: DnsOutcome<T>) => R, listener: QueryListener<R>, start: (done: DnsCallback<T>) => void): void {
+    const query = new SentQuery(this, type, shape, listener);
+    queryStarted();
+    this.outstanding.add(query);
+    this.sweeper ??= setInterval(() => this.sweep(), LIMITS.querySweepMs).unref();
+    try {
+      start(query.done);
+    } catch (error) {
+      // node:dns throws at once for a name it cannot ask (EBADNAME): an outcome like any other.
+      query.done(error as NodeJS.ErrnoException, undefined as T);
+    }
+  }
+
+  ended(query: Outstanding, kind: DnsOutcome<unknown>['kind']): void {
+    this.outstanding.delete(query);
+    this.observe?.(query.type, kind, (performance.now() - query.startedAt) / 1000);
+    if (this.outstanding.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private sweep(): void {
+    const expiredBefore = performance.now() - this.deadlineMs;
+    for (const query of this.outstanding) {
+      if (query.startedAt > expiredBefore) break;
+      query.settle(TIMED_OUT);
+    }
+  }
+}
