@@ -6,6 +6,9 @@
  * slow spell of the machine then hits both builds alike, which separate bench runs minutes
  * apart do not. A bundle outside dist/ needs a package.json saying {"type":"commonjs"} beside it.
  * ROUNDS=N (default 10) turns each.
+ * OLD_CONFIG / NEW_CONFIG: extra configuration lines for one side (`;` between them), to measure
+ * what a setting costs with one bundle given twice (`NEW_CONFIG='cache_size = 2000'`); OLD_FLAGS /
+ * NEW_FLAGS: node flags for one side instead of the shipped ones.
  * --cold: the cold workload instead (every request a client neither the daemon nor unbound has
  * seen: each side's turn takes 4,000 clients of the zone of its own, so 6 turns by default) —
  * the server CPU per new client of each build, both under the same noise.
@@ -38,15 +41,19 @@ const workload = (count: number): Workload => {
 };
 
 const stack = await startStack();
-const servers: Array<{ name: string; port: number; child: ChildProcess; cpuUs: number[]; rps: number[] }> = [];
+const servers: Array<{ name: string; port: number; child: ChildProcess; cpuUs: number[]; kernelUs: number[]; rps: number[] }> = [];
 try {
-  for (const [name, bundle] of [[`old (${oldBundle})`, oldBundle], [`new (${newBundle})`, newBundle]] as const) {
+  for (const [name, bundle, extra, flagsOverride] of [
+    [`old (${oldBundle})`, oldBundle, process.env.OLD_CONFIG, process.env.OLD_FLAGS],
+    [`new (${newBundle})`, newBundle, process.env.NEW_CONFIG, process.env.NEW_FLAGS],
+  ] as const) {
+    const flags = flagsOverride === undefined ? shippedNodeFlags() : flagsOverride.split(' ').filter((flag) => flag !== '');
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'fcrdns-ab-'));
-    writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\ndns_servers = ${stack.resolver}\nmode = strict\nmax_connections = 10000\n`);
-    const child = spawn(process.execPath, [...shippedNodeFlags(), bundle, '--config', join(dir, 'c.conf')], { stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'] });
+    writeFileSync(join(dir, 'c.conf'), `listen = 127.0.0.1:${port}\ndns_servers = ${stack.resolver}\nmode = strict\nmax_connections = 10000\n${(extra ?? '').split(';').map((line) => `${line.trim()}\n`).join('')}`);
+    const child = spawn(process.execPath, [...flags, bundle, '--config', join(dir, 'c.conf')], { stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'] });
     await waitForPort(port, child);
-    servers.push({ name, port, child, cpuUs: [], rps: [] });
+    servers.push({ name, port, child, cpuUs: [], kernelUs: [], rps: [] });
     await loadgen(port, 100, COLD ? COLD_WARMUP : 20_000, workload(COLD_WARMUP));
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -55,12 +62,14 @@ try {
       const result = await loadgen(server.port, 100, REQUESTS, workload(REQUESTS));
       const after = cpuSeconds(server.child.pid);
       server.cpuUs.push(((after.user + after.system - before.user - before.system) * 1e6) / REQUESTS);
+      server.kernelUs.push(((after.system - before.system) * 1e6) / REQUESTS);
       server.rps.push(result.rps);
     }
   }
-  for (const { name, cpuUs, rps } of servers) {
+  for (const { name, cpuUs, kernelUs, rps } of servers) {
     console.log(
-      `${name}: server CPU per ${COLD ? 'new client' : 'request'} ${Math.min(...cpuUs).toFixed(2)} µs fastest, ${median(cpuUs).toFixed(2)} median; ` +
+      `${name}: server CPU per ${COLD ? 'new client' : 'request'} ${Math.min(...cpuUs).toFixed(2)} µs fastest, ${median(cpuUs).toFixed(2)} median ` +
+        `(of it in the kernel ${median(kernelUs).toFixed(2)}); ` +
         `${Math.max(...rps).toFixed(0)} req/s best, ${median(rps).toFixed(0)} median (${ROUNDS} turns of ${REQUESTS})`,
     );
   }

@@ -221,7 +221,7 @@ async function printAllocation(count: number, run: () => Promise<unknown>): Prom
   session.connect();
   const post = (method: string, params?: object) =>
     new Promise<unknown>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
-  await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: !process.env.RETAINED, includeObjectsCollectedByMinorGC: !process.env.RETAINED });
   await run();
   const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: { head: AllocNode } };
   session.disconnect();

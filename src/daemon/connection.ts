@@ -192,14 +192,14 @@ export class Connection<State> implements RequestContext<State> {
       return;
     }
     this.waiting++;
-    answer
-      .catch((error: unknown) => this.failed(error))
-      .then((result) => {
-        this.waiting--;
-        slot.result = result;
-        this.startDeferred();
-        this.flush();
-      });
+    // One reaction for both outcomes (not catch() then then(): a promise fewer per waiting request).
+    const settled = (result: HandlerResult): void => {
+      this.waiting--;
+      slot.result = result;
+      this.startDeferred();
+      this.flush();
+    };
+    answer.then(settled, (error: unknown) => settled(this.failed(error)));
   }
 
   /** Requests read while the connection was at its waiting bound, in order, as places free up. */

@@ -34,7 +34,7 @@ export class KnownClients {
     if (known !== undefined) return known;
     const ip = parseClientIp(text);
     if (!ip) return undefined;
-    const client: KnownClient = { text: ip.text, family: ip.family, parsed: ip.parsed, skipNetworks: undefined, inSkipNetworks: false, memo: undefined };
+    const client: KnownClient = { text: ip.text, family: ip.family, parsed: ip.parsed, arpa: undefined, skipNetworks: undefined, inSkipNetworks: false, memo: undefined };
     this.clients.set(flatCopy(text), client);
     return client;
   };

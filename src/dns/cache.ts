@@ -49,18 +49,24 @@ const INTERNAL_FAILURE = { kind: 'temporary', code: 'EINTERNAL' } as const;
 
 /** One query in flight for a key, and the lookups waiting for it. */
 class Pending implements QueryListener<Outcome> {
-  private readonly listeners: LookupListener[] = [];
-  private readonly slots: number[] = [];
+  /** The first lookup inline (most keys have only one), the ones that joined it after. */
+  private readonly first: LookupListener;
+  private readonly firstSlot: number;
+  private joined: Array<{ listener: LookupListener; slot: number }> | undefined;
 
   constructor(
     private readonly cache: LookupCache,
     readonly key: string,
     readonly generation: number,
-  ) {}
+    listener: LookupListener,
+    slot: number,
+  ) {
+    this.first = listener;
+    this.firstSlot = slot;
+  }
 
   join(listener: LookupListener, slot: number): void {
-    this.listeners.push(listener);
-    this.slots.push(slot);
+    (this.joined ??= []).push({ listener, slot });
   }
 
   answered(outcome: Outcome): void {
@@ -75,7 +81,8 @@ class Pending implements QueryListener<Outcome> {
   }
 
   private tell(outcome: Outcome): void {
-    for (let i = 0; i < this.listeners.length; i++) (this.listeners[i] as LookupListener).settled(outcome, this.slots[i] as number);
+    this.first.settled(outcome, this.firstSlot);
+    if (this.joined !== undefined) for (const { listener, slot } of this.joined) listener.settled(outcome, slot);
   }
 }
 
@@ -288,8 +295,7 @@ export class LookupCache {
     this.stats.misses++;
     // A key may hold a peer's HELO name, cut from the request's text: keep a copy that does not
     // pin that text for as long as the answer is cached.
-    const pending = new Pending(this, detachedCopy(requested), this.clears);
-    pending.join(listener, slot);
+    const pending = new Pending(this, detachedCopy(requested), this.clears, listener, slot);
     this.inflight.set(pending.key, pending);
     this.send(kind, name, pending);
   }

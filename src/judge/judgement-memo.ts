@@ -50,9 +50,12 @@ export function memoOf(judgement: Judgement, helo: string, config: Config, cache
     action: judgement.action,
     reply: judgement.reply,
     resultLabel: judgement.resultLabel,
-    json: judgement.json,
+    // Flat copies: a memo's outcome is copied into a line per request for as long as it stands
+    // (a slice would be two objects to fetch each time). A judgement used once (a new client's,
+    // src/daemon/cold-path.ts) is written from its slice and never pays for the copy.
+    json: flatCopy(judgement.json),
     // A throttled class takes a step per message from the memo too (undefined otherwise: one shape).
-    limited: judgement.limited,
+    limited: judgement.limited && { reply: judgement.limited.reply, json: flatCopy(judgement.limited.json) },
     helo: flatCopy(helo),
     config,
     cache,

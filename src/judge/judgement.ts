@@ -9,6 +9,7 @@ import { genericSignal, type GenericSignal } from './generic.js';
 import { heloWithoutLookup } from './helo.js';
 import type { IprevResult } from '../dns/iprev.js';
 import { reverseName, type ClientIp } from '../util/ip.js';
+import { flatCopy } from '../util/text.js';
 import { outcomeFields, type OutcomeFields } from '../log/logger.js';
 import { decide, effectiveActions, matchesPassNames, type Exemption, type HeloStatus, type PolicySettings, type Verdict } from './policy.js';
 import type { PolicyRequest } from '../protocol/request.js';
@@ -28,11 +29,12 @@ export interface Judgement extends OutcomeFields {
   readonly limited?: OutcomeFields & { readonly reply: string };
 }
 
-/** The outcome of an exempted request, per exemption: the same every time. */
+/** The outcome of an exempted request, per exemption: the same every time (flat: written per request). */
+const exempted = (reason: Exemption): OutcomeFields => ({ json: flatCopy(outcomeFields({ result: 'skipped', reason, action: 'dunno', reply: 'DUNNO' }).json) });
 export const EXEMPTED: Record<Exemption, OutcomeFields> = {
-  pass_recipient: outcomeFields({ result: 'skipped', reason: 'pass_recipient', action: 'dunno', reply: 'DUNNO' }),
-  authenticated: outcomeFields({ result: 'skipped', reason: 'authenticated', action: 'dunno', reply: 'DUNNO' }),
-  skip_network: outcomeFields({ result: 'skipped', reason: 'skip_network', action: 'dunno', reply: 'DUNNO' }),
+  pass_recipient: exempted('pass_recipient'),
+  authenticated: exempted('authenticated'),
+  skip_network: exempted('skip_network'),
 };
 
 /** The decision settings of a configuration, with its action table computed once, not per request. */

@@ -4,7 +4,6 @@
  */
 import pino from 'pino';
 import { LIMITS } from '../config/limits.js';
-import { flatCopy } from '../util/text.js';
 import { writeMilliseconds, writePlain } from './line-bytes.js';
 
 /** logger.ts's Logger (named here, not imported: logger.ts re-exports this module). */
@@ -102,9 +101,9 @@ export function outcomeFields(parts: OutcomeParts): OutcomeFields {
     action: parts.action,
     reply: parts.reply,
   };
-  // A flat string: kept per judgement and copied into a line per request (a slice of the
-  // serialisation would be two objects to fetch each time).
-  return { json: flatCopy(withinOutcomeCap(fields)) };
+  // A slice of the serialisation: a judgement kept to be reused (src/judge/judgement-memo.ts)
+  // keeps a flat copy of it instead; one used once is not worth the copy.
+  return { json: withinOutcomeCap(fields) };
 }
 
 type Serialisable = Record<string, unknown> & {

@@ -15,6 +15,8 @@ export interface ClientIp {
   readonly text: string;
   readonly family: IpFamily;
   readonly parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  /** Its reverse name once reverseName() has built it (kept on the record, not in a WeakMap). */
+  arpa?: string;
 }
 
 /**
@@ -71,6 +73,7 @@ export function parseClientIp(text: string): ClientIp | undefined {
     text: parsed.kind() === 'ipv4' ? parsed.toString() : (parsed as ipaddr.IPv6).toRFC5952String(),
     family: parsed.kind() === 'ipv4' ? 4 : 6,
     parsed,
+    arpa: undefined,
   };
 }
 
@@ -79,17 +82,14 @@ export function canonicalAddress(text: string): string | undefined {
   return parseClientIp(text)?.text;
 }
 
-/** Reverse names already built, per parsed client (the daemon reuses one ClientIp per address). */
-const reverseNames = new WeakMap<ClientIp, string>();
-
-/** The reverse-lookup name of an address: RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa. */
+/**
+ * The reverse-lookup name of an address: RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa.
+ * Built once per client record (the daemon reuses one ClientIp per address). Kept on the record
+ * rather than in a WeakMap: a WeakMap entry per new client cost ~2 µs and ephemeron work in
+ * every collection (`npm run bench:handler -- --cold`).
+ */
 export function reverseName(ip: ClientIp): string {
-  let name = reverseNames.get(ip);
-  if (name === undefined) {
-    name = buildReverseName(ip);
-    reverseNames.set(ip, name);
-  }
-  return name;
+  return (ip.arpa ??= buildReverseName(ip));
 }
 
 function buildReverseName(ip: ClientIp): string {
