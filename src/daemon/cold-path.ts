@@ -97,7 +97,9 @@ class ColdLookup implements LookupListener, Startable {
         this.end(shedJudgement(this.request, this.config, this.policy, this.plan.late()));
         return;
       }
-      this.timer = setTimeout(expire, left, this);
+      // Whole milliseconds: node keeps one timer list per distinct duration, so a fractional one
+      // would make a list (and a priority-queue entry) per waiting request.
+      this.timer = setTimeout(expire, Math.ceil(left), this);
       this.askHelo();
       // Asked last: an answer the cache holds, or an error node:dns throws at once, may finish
       // the whole request inside this call.
