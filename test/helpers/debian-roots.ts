@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasCommand } from './requirements.js';
+import { hasCommand } from './commands.js';
 
 export type Release = 'bookworm' | 'trixie';
 export type RootKind = Release | `${Release}-lintian`;

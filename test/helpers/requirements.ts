@@ -3,18 +3,9 @@
  * there. Locally a missing package skips loudly; under CI (CI=true) it fails, because .ci/run
  * installs everything and nothing may be skipped there.
  */
-import { execFileSync } from 'node:child_process';
 import t from 'tap';
 
-/** True when a command is on PATH. */
-export function hasCommand(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { hasCommand } from './commands.js';
 
 /**
  * Run `body` when nothing is missing; otherwise skip (locally) or fail (in CI) with the reason.
