@@ -112,6 +112,14 @@ export const LIMITS = {
    */
   resolverChannelQueries: 32,
   resolverChannelMs: 60_000,
+  /**
+   * Answers that c-ares' own query cache may hold in channels V8 has not collected yet (an
+   * estimate from the answers received, src/dns/channel-memory.ts): past it, a full collection
+   * is asked for, at most every resolverForcedGcMs. Ordinary answers (~100 bytes) never reach it;
+   * a hostile zone's 64 KB answers do, after a few hundred queries.
+   */
+  resolverCachedAnswerBytes: 16 * 1024 * 1024,
+  resolverForcedGcMs: 500,
   /** Extra time allowed on top of dns_timeout × dns_tries before a lookup is declared timed out. */
   dnsDeadlineMarginMs: 250,
   /**

@@ -196,16 +196,29 @@ class ColdLookup implements LookupListener, Startable {
   }
 
   private end(judgement: Judgement): void {
-    this.finished = true;
-    clearTimeout(this.timer);
+    this.finish();
     this.judged(judgement, this.allCached);
   }
 
   private fail(error: unknown): void {
     if (this.finished) return;
+    this.finish();
+    this.failed(error);
+  }
+
+  /**
+   * Done: the timer stops, and what the lookups gathered is let go of. Queries this request still
+   * waits for keep it as their listener until they end (past its deadline, c-ares' own retries):
+   * under a hostile zone's flood of fifty-name answers that held every gathered answer as well.
+   */
+  private finish(): void {
     this.finished = true;
     clearTimeout(this.timer);
-    this.failed(error);
+    this.names = [];
+    this.forward = [];
+    this.ptrSummary = undefined;
+    this.result = undefined;
+    this.heloOutcome = undefined;
   }
 }
 

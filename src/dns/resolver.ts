@@ -3,7 +3,6 @@
  * single place where DNS error codes become "not found" or "temporary". Nothing here throws:
  * every query ends as a DnsOutcome value.
  */
-import { Resolver } from 'node:dns';
 import { performance } from 'node:perf_hooks';
 import { hostnameProblem, normaliseName } from '../util/hostname.js';
 import { LIMITS } from '../config/limits.js';
@@ -11,6 +10,7 @@ import { paced } from './pacing.js';
 import { classifyDnsError, queryEnded, queryStarted, TIMED_OUT } from './outcome.js';
 import type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
 import { SentQueries, type QuerySender } from './sent-queries.js';
+import { oneChannel, renewingChannels } from './channels.js';
 
 export { classifyDnsError, queriesInFlight } from './outcome.js';
 export type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
@@ -107,34 +107,13 @@ export function caresCachesQueries(aresVersion = process.versions.ares, sharedCa
  * daemon to ~395 MB RSS on Debian 13 against ~130 MB upstream
  * (test/artefacts/distro-node-trixie.test.ts runs test/integration/hostile-zone.test.ts on that
  * build), and it would serve answers past ptr_ttl and negative_ttl. A channel that lives briefly
- * bounds both; the daemon's own cache (src/dns/cache.ts) is the only cache that decides. Queries
- * already sent finish on their old channel, which node frees once it is unreferenced. Elsewhere
- * one channel lives on: a new one costs a new UDP socket, ~4 µs of a new client's CPU at 32
- * queries a channel (BENCHMARKS.md "Session 8").
+ * bounds both (src/dns/channels.ts, which also bounds what retired channels hold until V8 collects
+ * them); the daemon's own cache (src/dns/cache.ts) is the only cache that decides. Elsewhere one
+ * channel lives on: a new one costs a new UDP socket, ~4 µs of a new client's CPU at 32 queries a
+ * channel (BENCHMARKS.md "Session 8").
  */
 export function createSystemResolver(settings: DnsSettings, now: () => number = Date.now, renewChannels = caresCachesQueries()): DnsResolver {
-  const newChannel = (): InstanceType<typeof Resolver> => {
-    const channel = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
-    if (settings.servers.length > 0) channel.setServers([...settings.servers]);
-    return channel;
-  };
-  let channel = newChannel();
-  let channelQueries = 0;
-  let channelBorn = now();
-  const current = (): InstanceType<typeof Resolver> => {
-    if (!renewChannels) return channel;
-    if (++channelQueries > LIMITS.resolverChannelQueries || now() - channelBorn > LIMITS.resolverChannelMs) {
-      channel = newChannel();
-      channelQueries = 1;
-      channelBorn = now();
-    }
-    return channel;
-  };
-  const callbacks: DnsCallbacks = {
-    resolvePtr: (name, done) => current().resolvePtr(name, done),
-    resolve4: (name, options, done) => current().resolve4(name, options, done),
-    resolve6: (name, options, done) => current().resolve6(name, options, done),
-  };
+  const callbacks: DnsCallbacks = renewChannels ? renewingChannels(settings, now) : oneChannel(settings);
   const promisify =
     <T>(call: (done: DnsCallback<T>) => void) =>
     () =>

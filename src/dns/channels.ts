@@ -1,0 +1,148 @@
+/**
+ * The c-ares channels the system resolver asks through: one for good, or, where c-ares keeps a
+ * query cache of its own, one renewed every LIMITS.resolverChannelQueries queries or
+ * LIMITS.resolverChannelMs (src/dns/resolver.ts createSystemResolver says why).
+ *
+ * And the memory that query cache holds where it cannot be turned off (Debian 13's node,
+ * src/dns/resolver.ts caresCachesQueries). Each channel caches its answers in native memory,
+ * which is freed only when V8 collects the channel's JavaScript object, and V8 cannot see that
+ * memory: it collects when its own heap asks for it. A daemon that makes little garbage (the cold
+ * path, src/daemon/cold-path.ts) therefore kept retired channels, and a hostile zone's 64 KB
+ * answers in them, for longer: 170 MB at the peak of test/integration/hostile-zone.test.ts on
+ * Debian 13's node against 156 MB for a daemon that made more garbage, and 137 MB with a full
+ * collection every 500 ms. So the answers received are counted per channel, a channel's count is
+ * taken off once V8 has collected it (FinalizationRegistry), and past
+ * LIMITS.resolverCachedAnswerBytes a full collection is asked for, at most every
+ * LIMITS.resolverForcedGcMs. Ordinary answers never come near the bound.
+ */
+import { Resolver } from 'node:dns';
+import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { LIMITS } from '../config/limits.js';
+import type { DnsCallback, DnsCallbacks } from './outcome.js';
+
+/** What a channel is made with (DnsSettings' shape). */
+interface ChannelSettings {
+  readonly servers: readonly string[];
+  readonly timeoutMs: number;
+  readonly tries: number;
+}
+
+function newChannel(settings: ChannelSettings): InstanceType<typeof Resolver> {
+  const channel = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
+  if (settings.servers.length > 0) channel.setServers([...settings.servers]);
+  return channel;
+}
+
+/** One channel for good: where c-ares keeps no query cache (a new one would cost a UDP socket). */
+export function oneChannel(settings: ChannelSettings): DnsCallbacks {
+  const channel = newChannel(settings);
+  return {
+    resolvePtr: (name, done) => channel.resolvePtr(name, done),
+    resolve4: (name, options, done) => channel.resolve4(name, options, done),
+    resolve6: (name, options, done) => channel.resolve6(name, options, done),
+  };
+}
+
+/**
+ * A channel renewed every LIMITS.resolverChannelQueries queries or LIMITS.resolverChannelMs,
+ * whichever comes first, with every answer counted against the channel it came on (ChannelMemory).
+ * Queries already sent finish on their old channel, which node frees once V8 collects it.
+ */
+export function renewingChannels(settings: ChannelSettings, now: () => number = Date.now, memory = new ChannelMemory(fullCollection(), () => performance.now())): DnsCallbacks {
+  let channel = newChannel(settings);
+  let answers = memory.track(channel);
+  let channelQueries = 0;
+  let channelBorn = now();
+  /** The channel to ask now, and the count its answers go to. */
+  const current = (): ChannelAnswers => {
+    if (++channelQueries > LIMITS.resolverChannelQueries || now() - channelBorn > LIMITS.resolverChannelMs) {
+      channel = newChannel(settings);
+      answers = memory.track(channel);
+      channelQueries = 1;
+      channelBorn = now();
+    }
+    return answers;
+  };
+  const counted = <T extends ReadonlyArray<string | { address: string }>>(on: ChannelAnswers, done: DnsCallback<T>): DnsCallback<T> => (error, records) => {
+    memory.answered(on, answerBytes(error ? undefined : records));
+    done(error, records);
+  };
+  return {
+    resolvePtr: (name, done) => {
+      const on = current();
+      channel.resolvePtr(name, counted(on, done));
+    },
+    resolve4: (name, options, done) => {
+      const on = current();
+      channel.resolve4(name, options, counted(on, done));
+    },
+    resolve6: (name, options, done) => {
+      const on = current();
+      channel.resolve6(name, options, counted(on, done));
+    },
+  };
+}
+
+/** What one channel's answers are estimated to hold in c-ares' cache. */
+export interface ChannelAnswers {
+  bytes: number;
+}
+
+/** A PTR answer's or an address answer's estimated size in c-ares' cache (parsed records, names). */
+export function answerBytes(records: ReadonlyArray<string | { address: string }> | undefined): number {
+  let bytes = 128;
+  for (const record of records ?? []) bytes += 64 + (typeof record === 'string' ? record.length : record.address.length);
+  return bytes;
+}
+
+export class ChannelMemory {
+  private held = 0;
+  private lastCollection = Number.NEGATIVE_INFINITY;
+  private readonly collected = new FinalizationRegistry<ChannelAnswers>((answers) => {
+    this.held -= answers.bytes;
+  });
+
+  constructor(
+    private readonly collect: (() => void) | undefined,
+    private readonly now: () => number,
+  ) {}
+
+  /** A new channel's count, taken off once `channel` has been collected. */
+  track(channel: object): ChannelAnswers {
+    const answers: ChannelAnswers = { bytes: 0 };
+    this.collected.register(channel, answers);
+    return answers;
+  }
+
+  /** An answer arrived on a channel: count it, and collect when the bound is passed. */
+  answered(answers: ChannelAnswers, bytes: number): void {
+    answers.bytes += bytes;
+    this.held += bytes;
+    if (this.held <= LIMITS.resolverCachedAnswerBytes || this.collect === undefined) return;
+    const now = this.now();
+    if (now - this.lastCollection < LIMITS.resolverForcedGcMs) return;
+    this.lastCollection = now;
+    this.collect();
+  }
+
+  /** Bytes counted in channels not yet collected (current and retired). */
+  get bytesHeld(): number {
+    return this.held;
+  }
+}
+
+/**
+ * A full collection, where node lets a program ask for one: `--expose-gc` set at run time gives
+ * new contexts a `gc` function (the main context is unchanged). Undefined where that fails.
+ */
+export function fullCollection(): (() => void) | undefined {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc: unknown = vm.runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as () => void) : undefined;
+  } catch {
+    return undefined;
+  }
+}
