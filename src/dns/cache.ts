@@ -11,7 +11,6 @@ import { performance } from 'node:perf_hooks';
 import type { AddressOutcome, IprevDns, PtrOutcome, QueryListener, QuerySender } from './resolver.js';
 import type { KnownAnswers } from './iprev.js';
 import { LIMITS } from '../config/limits.js';
-import { detachedCopy } from '../util/text.js';
 
 export interface CacheSettings {
   size: number;
@@ -134,9 +133,15 @@ export interface Clock {
 /** A record with TTL 0 is kept 1 ms: answers the request that asked, and no other. */
 const MIN_TTL_MS = 1;
 
-/** Cache keys: the record type, a space, the name (ttlFor() reads the type back). */
-const ptrKey = (name: string): string => `ptr ${name}`;
-const addressKey = (name: string, family: 4 | 6): string => `${family === 4 ? 'a' : 'aaaa'} ${name}`;
+/**
+ * Cache keys: the record type, a space, the name (ttlFor() reads the type back). Joined, not
+ * concatenated: join() makes one flat string with the characters copied, so a key kept in the
+ * cache is one object and pins nothing of the text a HELO name was cut from (a concatenation, or
+ * a detachedCopy of one, is two objects each kept for as long as the entry, and every full
+ * collection marks the 100,000 entries' objects).
+ */
+const ptrKey = (name: string): string => ['ptr', name].join(' ');
+const addressKey = (name: string, family: 4 | 6): string => [family === 4 ? 'a' : 'aaaa', name].join(' ');
 const keyOf = (kind: Kind, name: string): string => (kind === 'ptr' ? ptrKey(name) : addressKey(name, kind));
 
 /** Fixed cost of an entry: the entry and outcome objects, lru-cache's slots, the key's string header. */
@@ -265,7 +270,8 @@ export class LookupCache {
   store(pending: Pending, outcome: Outcome): void {
     if (this.clears !== pending.generation) return;
     this.inflight.delete(pending.key);
-    this.cache.set(pending.key, { outcome, expiresAt: this.clock.now() + this.ttlFor(pending.key, outcome) });
+    // Whole milliseconds: a small integer is kept in the entry itself, a fraction in an object of its own.
+    this.cache.set(pending.key, { outcome, expiresAt: Math.ceil(this.clock.now() + this.ttlFor(pending.key, outcome)) });
   }
 
   /** Drop a query that failed without an outcome; the next lookup asks again. */
@@ -293,9 +299,8 @@ export class LookupCache {
       return;
     }
     this.stats.misses++;
-    // A key may hold a peer's HELO name, cut from the request's text: keep a copy that does not
-    // pin that text for as long as the answer is cached.
-    const pending = new Pending(this, detachedCopy(requested), this.clears, listener, slot);
+    // A key may hold a peer's HELO name, cut from the request's text: keyOf's join copied it.
+    const pending = new Pending(this, requested, this.clears, listener, slot);
     this.inflight.set(pending.key, pending);
     this.send(kind, name, pending);
   }

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { LookupCache, type CacheSettings } from '../../src/dns/cache.js';
 import { directLookups } from '../../src/dns/resolver.js';
@@ -125,4 +127,27 @@ t.test('an upstream that throws instead of answering is a temporary failure, not
   t.same(await cache.forRequest().dns.lookupPtr(ARPA), { kind: 'temporary', code: 'EINTERNAL' });
   t.same(await cache.forRequest().dns.lookupAddresses('mail.example.com', 4), { kind: 'temporary', code: 'EINTERNAL' });
   t.equal(cache.size, 0, 'nothing cached');
+});
+
+t.test('a kept key does not keep the text its name was cut from alive', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const cache = new LookupCache(
+    {
+      lookupPtr: async () => ({ kind: 'not_found', code: 'ENOTFOUND' }),
+      lookupAddresses: async () => ({ kind: 'not_found', code: 'ENOTFOUND' }),
+    },
+    SETTINGS,
+  );
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  // 40 reads of 1 MiB each, a HELO name cut out of each and asked: the cache keeps 40 keys, not the reads.
+  for (let i = 0; i < 40; i++) {
+    const read = `helo_name=relay${i}.example.com\n${'.'.repeat(1 << 20)}`;
+    await cache.forRequest().dns.lookupAddresses(read.slice('helo_name='.length, read.indexOf('\n')), 4);
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  t.equal(cache.size, 40);
+  t.ok(grown < 8 << 20, `heap grew by ${(grown / 1048576).toFixed(1)} MiB for 40 cached names (the reads were 40 MiB)`);
 });
