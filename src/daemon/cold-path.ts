@@ -40,6 +40,9 @@ export interface LookupPlan {
 /** What the cold path hands back: the judgement, and whether every answer came from the cache. */
 export type Judged = (judgement: Judgement, cached: boolean) => void;
 
+/** What a finished lookup's listeners become. */
+const IGNORED = (): void => undefined;
+
 /** Listener slots besides the forward lookups' (0, 1, …: the PTR names in answer order). */
 const PTR_SLOT = -1;
 const HELO_SLOT = -2;
@@ -78,15 +81,21 @@ class ColdLookup implements LookupListener, Startable {
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
 
+  /** Who hears the judgement, until it has (finish() lets go of them: see there). */
+  private judged: Judged;
+  private failed: (error: unknown) => void;
+
   constructor(
     private readonly request: PolicyRequest<KnownClient>,
     private readonly config: Config,
     private readonly policy: PolicySettings,
     private readonly plan: LookupPlan,
-    private readonly judged: Judged,
-    private readonly failed: (error: unknown) => void,
+    judged: Judged,
+    failed: (error: unknown) => void,
   ) {
     this.arpa = reverseName(request.client);
+    this.judged = judged;
+    this.failed = failed;
   }
 
   start(): void {
@@ -147,7 +156,9 @@ class ColdLookup implements LookupListener, Startable {
     this.heloName = early.lookup;
     if (!heloLookupUsed(this.policy)) return;
     this.heloAsked = true;
-    this.heloOutcome = this.plan.cache.askAddresses(early.lookup, this.request.client.family, this, HELO_SLOT);
+    // An outcome delivered inside this call (node:dns throwing at once) is in heloOutcome already.
+    const cached = this.plan.cache.askAddresses(early.lookup, this.request.client.family, this, HELO_SLOT);
+    if (cached !== undefined) this.heloOutcome = cached;
   }
 
   private onPtr(outcome: PtrOutcome): void {
@@ -196,24 +207,30 @@ class ColdLookup implements LookupListener, Startable {
   }
 
   private end(judgement: Judgement): void {
+    const judged = this.judged;
     this.finish();
-    this.judged(judgement, this.allCached);
+    judged(judgement, this.allCached);
   }
 
   private fail(error: unknown): void {
     if (this.finished) return;
+    const failed = this.failed;
     this.finish();
-    this.failed(error);
+    failed(error);
   }
 
   /**
-   * Done: the timer stops, and what the lookups gathered is let go of. Queries this request still
-   * waits for keep it as their listener until they end (past its deadline, c-ares' own retries):
-   * under a hostile zone's flood of fifty-name answers that held every gathered answer as well.
+   * Done: the timer stops, and what the lookups gathered is let go of, and who was to hear the
+   * judgement (the pipeline's reply closure: the request, its connection). Queries this request
+   * still waits for keep it as their listener until they end (past its deadline, c-ares' own
+   * retries): under a hostile zone's flood of fifty-name answers that held every gathered answer,
+   * and a request that waited its turn kept its connection as long again.
    */
   private finish(): void {
     this.finished = true;
     clearTimeout(this.timer);
+    this.judged = IGNORED;
+    this.failed = IGNORED;
     this.names = [];
     this.forward = [];
     this.ptrSummary = undefined;

@@ -176,8 +176,17 @@ function lookUpAndAnswer(
 ): Promise<HandlerResult> {
   admission.hold();
   return new Promise<HandlerResult>((resolve, reject) => {
+    // The place is given back exactly once, whichever way the request ends (a throw while the
+    // lookup is being set up included), and the promise settles once.
+    let held = true;
+    const release = (): boolean => {
+      if (held) admission.release();
+      const was = held;
+      held = false;
+      return was;
+    };
     const judged = (judgement: Judgement, cached: boolean): void => {
-      admission.release();
+      if (!release()) return;
       try {
         resolve(reply(judgement, cached));
       } catch (error) {
@@ -185,9 +194,12 @@ function lookUpAndAnswer(
       }
     };
     const failed = (error: unknown): void => {
-      admission.release();
-      reject(error);
+      if (release()) reject(error);
     };
-    lookUpAndJudge(request, config, policy, plan, connection, judged, failed);
+    try {
+      lookUpAndJudge(request, config, policy, plan, connection, judged, failed);
+    } catch (error) {
+      failed(error);
+    }
   });
 }

@@ -69,7 +69,13 @@ class Pending implements QueryListener<Outcome> {
   }
 
   answered(outcome: Outcome): void {
-    this.cache.store(this, outcome);
+    // Called from c-ares' callback: a throw here (a bug) would end the process and leave the
+    // lookups waiting. The outcome is still told; it is just not kept.
+    try {
+      this.cache.store(this, outcome);
+    } catch {
+      this.cache.forget(this);
+    }
     this.tell(outcome);
   }
 

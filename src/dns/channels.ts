@@ -1,7 +1,7 @@
 /**
- * The c-ares channels the system resolver asks through: one for good, or, where c-ares keeps a
- * query cache of its own, one renewed every LIMITS.resolverChannelQueries queries or
- * LIMITS.resolverChannelMs (src/dns/resolver.ts createSystemResolver says why).
+ * The c-ares channels the system resolver asks through: one renewed every
+ * LIMITS.resolverChannelMs, or, where c-ares keeps a query cache of its own, every
+ * LIMITS.resolverChannelQueries queries too (src/dns/resolver.ts createSystemResolver says why).
  *
  * And the memory that query cache holds where it cannot be turned off (Debian 13's node,
  * src/dns/resolver.ts caresCachesQueries). Each channel caches its answers in native memory,
@@ -35,13 +35,27 @@ function newChannel(settings: ChannelSettings): InstanceType<typeof Resolver> {
   return channel;
 }
 
-/** One channel for good: where c-ares keeps no query cache (a new one would cost a UDP socket). */
-export function oneChannel(settings: ChannelSettings): DnsCallbacks {
-  const channel = newChannel(settings);
+/**
+ * A channel renewed every LIMITS.resolverChannelMs only: where c-ares keeps no query cache, a new
+ * channel per 32 queries cost a new UDP socket, ~4 µs of a new client's CPU. Once a minute still
+ * picks up a changed /etc/resolv.conf (when no dns_servers are set) and moves the queries to a new
+ * UDP source port (c-ares keeps one per server for a channel's life): the resolver is best local
+ * (README), but one that is not is then not asked from one port for good.
+ */
+export function timedChannel(settings: ChannelSettings, now: () => number = Date.now): DnsCallbacks {
+  let channel = newChannel(settings);
+  let channelBorn = now();
+  const current = (): InstanceType<typeof Resolver> => {
+    if (now() - channelBorn > LIMITS.resolverChannelMs) {
+      channel = newChannel(settings);
+      channelBorn = now();
+    }
+    return channel;
+  };
   return {
-    resolvePtr: (name, done) => channel.resolvePtr(name, done),
-    resolve4: (name, options, done) => channel.resolve4(name, options, done),
-    resolve6: (name, options, done) => channel.resolve6(name, options, done),
+    resolvePtr: (name, done) => current().resolvePtr(name, done),
+    resolve4: (name, options, done) => current().resolve4(name, options, done),
+    resolve6: (name, options, done) => current().resolve6(name, options, done),
   };
 }
 

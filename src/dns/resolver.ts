@@ -10,7 +10,7 @@ import { paced } from './pacing.js';
 import { classifyDnsError, queryEnded, queryStarted, TIMED_OUT } from './outcome.js';
 import type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
 import { SentQueries, type QuerySender } from './sent-queries.js';
-import { oneChannel, renewingChannels } from './channels.js';
+import { renewingChannels, timedChannel } from './channels.js';
 
 export { classifyDnsError, queriesInFlight } from './outcome.js';
 export type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
@@ -108,12 +108,12 @@ export function caresCachesQueries(aresVersion = process.versions.ares, sharedCa
  * (test/artefacts/distro-node-trixie.test.ts runs test/integration/hostile-zone.test.ts on that
  * build), and it would serve answers past ptr_ttl and negative_ttl. A channel that lives briefly
  * bounds both (src/dns/channels.ts, which also bounds what retired channels hold until V8 collects
- * them); the daemon's own cache (src/dns/cache.ts) is the only cache that decides. Elsewhere one
- * channel lives on: a new one costs a new UDP socket, ~4 µs of a new client's CPU at 32 queries a
- * channel (BENCHMARKS.md "Session 8").
+ * them); the daemon's own cache (src/dns/cache.ts) is the only cache that decides. Elsewhere a
+ * channel lives a minute (timedChannel): a new one costs a new UDP socket, ~4 µs of a new client's
+ * CPU at 32 queries a channel (BENCHMARKS.md "Session 8").
  */
 export function createSystemResolver(settings: DnsSettings, now: () => number = Date.now, renewChannels = caresCachesQueries()): DnsResolver {
-  const callbacks: DnsCallbacks = renewChannels ? renewingChannels(settings, now) : oneChannel(settings);
+  const callbacks: DnsCallbacks = renewChannels ? renewingChannels(settings, now) : timedChannel(settings, now);
   const promisify =
     <T>(call: (done: DnsCallback<T>) => void) =>
     () =>
