@@ -117,8 +117,10 @@ export interface Startable {
 }
 
 /**
- * Start `item` now, or in a later turn when this one has started or delivered PER_TURN already
- * (as pacedStart, without a promise: the cold path's).
+ * Start `item` now, or in a later turn when this one has started or delivered PER_TURN already:
+ * 10,000 requests for new clients arriving in one burst would otherwise start their lookups in
+ * one poll phase, and the cached client whose request came in the same phase waits for all.
+ * `key` (the connection) decides whose turn it is when some must wait.
  */
 export function pacedBegin(item: Startable, key: object = NO_KEY): void {
   scheduleTurnEnd();
@@ -139,21 +141,6 @@ function queueStart(item: Startable, key: object): void {
   }
   ring.push(item);
   startsQueued++;
-}
-
-/**
- * Start `work` now, or in a later turn when this one has started or delivered PER_TURN already:
- * 10,000 requests for new clients arriving in one burst would otherwise start their lookups in
- * one poll phase, and the cached client whose request came in the same phase waits for all.
- * `key` (the connection) decides whose turn it is when some must wait.
- */
-export function pacedStart<T>(work: () => Promise<T>, key: object = NO_KEY): Promise<T> {
-  scheduleTurnEnd();
-  if (deliveredThisTurn < PER_TURN && startsQueued === 0) {
-    deliveredThisTurn++;
-    return work();
-  }
-  return new Promise<T>((resolve, reject) => queueStart({ start: () => void work().then(resolve, reject) }, key));
 }
 
 /** Outcomes and starts waiting for a later turn. */

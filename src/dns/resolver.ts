@@ -200,25 +200,6 @@ function callbacksOf(resolver: DnsResolver): DnsCallbacks {
 }
 
 /**
- * Bound a whole request's lookups by one deadline: PTR and forward queries together never take
- * longer than `deadlineMs`, whatever c-ares' own retry timers do. Late answers still land in
- * the cache; this request just stops waiting for them and sees a temporary failure.
- */
-export function withOverallDeadline(dns: IprevDns, deadlineMs: number): { dns: IprevDns; dispose: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<{ kind: 'temporary'; code: string }>((resolve) => {
-    timer = setTimeout(() => paced(() => resolve({ kind: 'temporary', code: 'ETIMEOUT' })), deadlineMs);
-  });
-  return {
-    dns: {
-      lookupPtr: (name) => Promise.race([dns.lookupPtr(name), expired]),
-      lookupAddresses: (name, family) => Promise.race([dns.lookupAddresses(name, family), expired]),
-    },
-    dispose: () => clearTimeout(timer),
-  };
-}
-
-/**
  * The part of a PTR answer worth keeping (in the cache, for a waiting request): its distinct
  * usable names up to the max_ptr_names ceiling, in answer order, and the first few unusable
  * records as examples; the rest are counted by reason. Any max_ptr_names a reload may set reads

@@ -43,28 +43,6 @@ export function heloFromLookup(outcome: AddressOutcome, ip: ClientIp): HeloStatu
 }
 
 /**
- * The HELO assessment for a request that asks DNS: its lookup, when helo_mismatch_action can use
- * the answer, starts now, together with the PTR lookup and inside the same deadline (not after
- * the forward lookups: a round trip less); a HELO name that is also a PTR name shares the one
- * query (the cache joins lookups in flight). The returned function finishes it once the
- * forward-confirmed names are known.
- */
-export function startHeloAssessment(
-  helo: string,
-  ip: ClientIp,
-  dns: IprevDns,
-  used: boolean,
-): (confirmedNames: readonly string[]) => HeloStatus | Promise<HeloStatus> {
-  const early = heloWithoutLookup(helo, ip, []);
-  if (typeof early === 'string') return () => early;
-  const answer = used ? dns.lookupAddresses(early.lookup, ip.family) : undefined;
-  return (confirmedNames) => {
-    if (confirmedNames.includes(early.lookup)) return 'confirmed';
-    return answer === undefined ? 'unchecked' : answer.then((outcome) => heloFromLookup(outcome, ip));
-  };
-}
-
-/**
  * Assess a HELO name. The forward lookup is asked only when the name is not already a
  * confirmed PTR name, in the client's address family, through the same cache.
  */

@@ -1,6 +1,6 @@
 /** The DNS layer's own guarantees: every query ends as an outcome, within its deadline. */
 import t from 'tap';
-import { caresCachesQueries, classifyDnsError, directLookups, queriesInFlight, settleQuery, withOverallDeadline, type DnsCallback } from '../../src/dns/resolver.js';
+import { caresCachesQueries, classifyDnsError, directLookups, queriesInFlight, settleQuery, type DnsCallback } from '../../src/dns/resolver.js';
 import { LIMITS } from '../../src/config/limits.js';
 
 t.test('only answers that say the record does not exist are permanent', async (t) => {
@@ -22,17 +22,6 @@ t.test('settleQuery: an answer, a rejection, a throw and silence each end as an 
   const started = Date.now();
   t.same(await settleQuery(() => new Promise<never>(() => undefined), 50), { kind: 'temporary', code: 'ETIMEOUT' });
   t.ok(Date.now() - started < 1000, 'the deadline, not the query, ended it');
-});
-
-t.test('withOverallDeadline bounds every lookup of a request by one timer', async (t) => {
-  const never = () => new Promise<never>(() => undefined);
-  const bounded = withOverallDeadline({ lookupPtr: never, lookupAddresses: never }, 50);
-  const started = Date.now();
-  const [ptr, forward] = await Promise.all([bounded.dns.lookupPtr('x.in-addr.arpa'), bounded.dns.lookupAddresses('mail.example.com', 4)]);
-  bounded.dispose();
-  t.same(ptr, { kind: 'temporary', code: 'ETIMEOUT' });
-  t.same(forward, { kind: 'temporary', code: 'ETIMEOUT' });
-  t.ok(Date.now() - started < 1000);
 });
 
 t.test('directLookups: each query is observed once, however late its answer, and shaped in the same promise', async (t) => {

@@ -4,7 +4,7 @@
  * one connection's burst does not hold back another connection's request.
  */
 import t from 'tap';
-import { Ring, pacedBacklog, pacedStart } from '../../src/dns/pacing.js';
+import { Ring, pacedBacklog, pacedBegin } from '../../src/dns/pacing.js';
 
 t.test('a ring is first in, first out through growth, wrap-around and shrinking', async (t) => {
   const ring = new Ring<number>();
@@ -37,14 +37,12 @@ t.test('lookups that wait are started round the connections in turn', async (t) 
   const flooder = {};
   const other = {};
   const order: string[] = [];
-  const work = (label: string) => () => {
-    order.push(label);
-    return Promise.resolve();
-  };
-  // Fill this turn, then queue 200 from one connection before one from another.
   const all: Array<Promise<void>> = [];
-  for (let i = 0; i < 264; i++) all.push(pacedStart(work(`f${i}`), flooder));
-  all.push(pacedStart(work('other'), other));
+  const work = (label: string, key: object) =>
+    all.push(new Promise<void>((resolve) => pacedBegin({ start: () => resolve(void order.push(label)) }, key)));
+  // Fill this turn, then queue 200 from one connection before one from another.
+  for (let i = 0; i < 264; i++) work(`f${i}`, flooder);
+  work('other', other);
   t.ok(pacedBacklog() > 0, 'some wait for a later turn');
   await Promise.all(all);
   const position = order.indexOf('other');
