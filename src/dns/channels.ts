@@ -36,67 +36,49 @@ function newChannel(settings: ChannelSettings): InstanceType<typeof Resolver> {
 }
 
 /**
- * A channel renewed every LIMITS.resolverChannelMs only: where c-ares keeps no query cache, a new
- * channel per 32 queries cost a new UDP socket, ~4 µs of a new client's CPU. Once a minute still
- * picks up a changed /etc/resolv.conf (when no dns_servers are set) and moves the queries to a new
- * UDP source port (c-ares keeps one per server for a channel's life): the resolver is best local
- * (README), but one that is not is then not asked from one port for good.
+ * The channel to ask: renewed every LIMITS.resolverChannelMs, which picks up a changed
+ * /etc/resolv.conf (when no dns_servers are set) and moves the queries to a new UDP source port
+ * (c-ares keeps one per server for a channel's life; the resolver is best local, README, but one
+ * that is not is then not asked from one port for good). Where c-ares caches answers itself
+ * (`memory` given: caresCachesQueries), also every LIMITS.resolverChannelQueries queries, with each
+ * answer counted against the channel it came on (ChannelMemory); elsewhere a new channel per 32
+ * queries would cost a new UDP socket, ~4 µs of a new client's CPU. Queries already sent finish
+ * on their old channel, which node frees once V8 collects it.
  */
-export function timedChannel(settings: ChannelSettings, now: () => number = Date.now): DnsCallbacks {
+export function rotatingChannels(settings: ChannelSettings, now: () => number = Date.now, memory?: ChannelMemory): DnsCallbacks {
   let channel = newChannel(settings);
+  let answers = memory?.track(channel);
+  let channelQueries = 0;
   let channelBorn = now();
   const current = (): InstanceType<typeof Resolver> => {
-    if (now() - channelBorn > LIMITS.resolverChannelMs) {
+    const full = memory !== undefined && ++channelQueries > LIMITS.resolverChannelQueries;
+    if (full || now() - channelBorn > LIMITS.resolverChannelMs) {
       channel = newChannel(settings);
+      answers = memory?.track(channel);
+      channelQueries = 1;
       channelBorn = now();
     }
     return channel;
   };
+  /** c-ares' callback, counting the answer against the channel asked (read after current()). */
+  const counted = <T extends ReadonlyArray<string | { address: string }>>(done: DnsCallback<T>): DnsCallback<T> => {
+    if (memory === undefined || answers === undefined) return done;
+    const on = answers;
+    return (error, records) => {
+      memory.answered(on, answerBytes(error ? undefined : records));
+      done(error, records);
+    };
+  };
   return {
-    resolvePtr: (name, done) => current().resolvePtr(name, done),
-    resolve4: (name, options, done) => current().resolve4(name, options, done),
-    resolve6: (name, options, done) => current().resolve6(name, options, done),
+    resolvePtr: (name, done) => current().resolvePtr(name, counted(done)),
+    resolve4: (name, options, done) => current().resolve4(name, options, counted(done)),
+    resolve6: (name, options, done) => current().resolve6(name, options, counted(done)),
   };
 }
 
-/**
- * A channel renewed every LIMITS.resolverChannelQueries queries or LIMITS.resolverChannelMs,
- * whichever comes first, with every answer counted against the channel it came on (ChannelMemory).
- * Queries already sent finish on their old channel, which node frees once V8 collects it.
- */
-export function renewingChannels(settings: ChannelSettings, now: () => number = Date.now, memory = new ChannelMemory(fullCollection(), () => performance.now())): DnsCallbacks {
-  let channel = newChannel(settings);
-  let answers = memory.track(channel);
-  let channelQueries = 0;
-  let channelBorn = now();
-  /** The channel to ask now, and the count its answers go to. */
-  const current = (): ChannelAnswers => {
-    if (++channelQueries > LIMITS.resolverChannelQueries || now() - channelBorn > LIMITS.resolverChannelMs) {
-      channel = newChannel(settings);
-      answers = memory.track(channel);
-      channelQueries = 1;
-      channelBorn = now();
-    }
-    return answers;
-  };
-  const counted = <T extends ReadonlyArray<string | { address: string }>>(on: ChannelAnswers, done: DnsCallback<T>): DnsCallback<T> => (error, records) => {
-    memory.answered(on, answerBytes(error ? undefined : records));
-    done(error, records);
-  };
-  return {
-    resolvePtr: (name, done) => {
-      const on = current();
-      channel.resolvePtr(name, counted(on, done));
-    },
-    resolve4: (name, options, done) => {
-      const on = current();
-      channel.resolve4(name, options, counted(on, done));
-    },
-    resolve6: (name, options, done) => {
-      const on = current();
-      channel.resolve6(name, options, counted(on, done));
-    },
-  };
+/** The count of what c-ares' own cache holds, with a full collection past its bound. */
+export function watchedChannelMemory(): ChannelMemory {
+  return new ChannelMemory(fullCollection(), () => performance.now());
 }
 
 /** What one channel's answers are estimated to hold in c-ares' cache. */

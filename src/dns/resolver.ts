@@ -10,7 +10,7 @@ import { paced } from './pacing.js';
 import { classifyDnsError, queryEnded, queryStarted, TIMED_OUT } from './outcome.js';
 import type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
 import { SentQueries, type QuerySender } from './sent-queries.js';
-import { renewingChannels, timedChannel } from './channels.js';
+import { rotatingChannels, watchedChannelMemory } from './channels.js';
 
 export { classifyDnsError, queriesInFlight } from './outcome.js';
 export type { AddressOutcome, DnsCallback, DnsCallbacks, DnsOutcome, IgnoredReason, PtrOutcome, QueryObserver } from './outcome.js';
@@ -26,52 +26,6 @@ export interface DnsResolver {
    * resolver): the cold path asks c-ares with one callback per query instead of a promise.
    */
   readonly callbacks?: DnsCallbacks;
-}
-
-/**
- * Run a query, turning its rejection into an outcome and bounding its duration. `finish` shapes
- * the outcome as it settles (inside this one promise: a `then` per step would be one more
- * promise, held by every request waiting on the query).
- */
-export function settleQuery<T>(query: () => Promise<T>, deadlineMs: number): Promise<DnsOutcome<T>>;
-export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, finish: (outcome: DnsOutcome<T>) => R): Promise<R>;
-export function settleQuery<T, R>(query: () => Promise<T>, deadlineMs: number, finish?: (outcome: DnsOutcome<T>) => R): Promise<R | DnsOutcome<T>> {
-  return new Promise<R | DnsOutcome<T>>((resolve) => {
-    let settled = false;
-    // In flight until c-ares itself gives up on it, which may be after this request's deadline.
-    queryStarted();
-    let counted = true;
-    const ended = (): void => {
-      if (counted) queryEnded();
-      counted = false;
-    };
-    // The first of the answer and the deadline decides; `finish` runs once.
-    const settle = (outcome: DnsOutcome<T>): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      paced(() => resolve(finish ? finish(outcome) : outcome));
-    };
-    const timer = setTimeout(() => settle(TIMED_OUT), deadlineMs);
-    let attempt: Promise<T>;
-    try {
-      attempt = query();
-    } catch (error) {
-      ended();
-      settle(classifyDnsError(error));
-      return;
-    }
-    attempt.then(
-      (records) => {
-        ended();
-        settle({ kind: 'answer', records });
-      },
-      (error: unknown) => {
-        ended();
-        settle(classifyDnsError(error));
-      },
-    );
-  });
 }
 
 /** A `host`, `host:port`, `[v6]` or `[v6]:port` DNS server as c-ares' setServers accepts it. */
@@ -109,11 +63,11 @@ export function caresCachesQueries(aresVersion = process.versions.ares, sharedCa
  * build), and it would serve answers past ptr_ttl and negative_ttl. A channel that lives briefly
  * bounds both (src/dns/channels.ts, which also bounds what retired channels hold until V8 collects
  * them); the daemon's own cache (src/dns/cache.ts) is the only cache that decides. Elsewhere a
- * channel lives a minute (timedChannel): a new one costs a new UDP socket, ~4 µs of a new client's
+ * channel lives a minute (rotatingChannels): a new one costs a new UDP socket, ~4 µs of a new client's
  * CPU at 32 queries a channel (BENCHMARKS.md "Session 8").
  */
 export function createSystemResolver(settings: DnsSettings, now: () => number = Date.now, renewChannels = caresCachesQueries()): DnsResolver {
-  const callbacks: DnsCallbacks = renewChannels ? renewingChannels(settings, now) : timedChannel(settings, now);
+  const callbacks: DnsCallbacks = rotatingChannels(settings, now, renewChannels ? watchedChannelMemory() : undefined);
   const promisify =
     <T>(call: (done: DnsCallback<T>) => void) =>
     () =>
@@ -157,30 +111,25 @@ function addressesKept(outcome: DnsOutcome<Array<{ address: string; ttl: number 
   };
 }
 
-/** IprevDns straight on a resolver, no cache (the `check` command), and the cache's QuerySender. */
+/**
+ * IprevDns straight on a resolver, no cache (the `check` command), and the cache's QuerySender:
+ * the promise-shaped lookups are the callback ones (src/dns/sent-queries.ts) in a promise, so a
+ * query ends one way whoever asks.
+ */
 export function directLookups(resolver: DnsResolver, deadlineMs: number, observe?: QueryObserver): IprevDns & QuerySender {
-  /** A query's outcome, told to the observer and shaped as it settles. */
-  const ask = <T, R>(type: 'ptr' | 'a' | 'aaaa', query: () => Promise<T>, shape: (outcome: DnsOutcome<T>) => R): Promise<R> => {
-    if (!observe) return settleQuery(query, deadlineMs, shape);
-    const started = performance.now();
-    return settleQuery(query, deadlineMs, (outcome) => {
-      observe(type, outcome.kind, (performance.now() - started) / 1000);
-      return shape(outcome);
-    });
-  };
   const sent = new SentQueries(deadlineMs, observe);
   const calls = resolver.callbacks ?? callbacksOf(resolver);
-  return {
-    lookupPtr: (name) => ask('ptr', () => resolver.resolvePtr(name), ptrKept),
-    lookupAddresses: (name, family) =>
-      family === 4
-        ? ask('a', () => resolver.resolve4(name, { ttl: true }), addressesKept)
-        : ask('aaaa', () => resolver.resolve6(name, { ttl: true }), addressesKept),
+  const lookups: QuerySender = {
     sendPtr: (name, listener) => sent.send('ptr', ptrKept, listener, (done: DnsCallback<string[]>) => calls.resolvePtr(name, done)),
     sendAddresses: (name, family, listener) =>
       family === 4
         ? sent.send('a', addressesKept, listener, (done: DnsCallback<Array<{ address: string; ttl: number }>>) => calls.resolve4(name, { ttl: true }, done))
         : sent.send('aaaa', addressesKept, listener, (done: DnsCallback<Array<{ address: string; ttl: number }>>) => calls.resolve6(name, { ttl: true }, done)),
+  };
+  return {
+    ...lookups,
+    lookupPtr: (name) => new Promise((answered) => lookups.sendPtr(name, { answered })),
+    lookupAddresses: (name, family) => new Promise((answered) => lookups.sendAddresses(name, family, { answered })),
   };
 }
 

@@ -3,7 +3,8 @@
  * query and no promise, closure chain or timer of its own, as the floor server
  * (bench/floor-server.ts) asks them; `npm run bench -- --only cold-local` and
  * `npm run bench:handler -- --cold` guard what that saves. Every query ends exactly once, within
- * the same deadline as settleQuery's (src/dns/resolver.ts), and its outcome is handed over paced.
+ * its deadline (queryDeadlineMs, src/dns/resolver.ts; the `check` command's promise-shaped
+ * lookups are these in a promise), and its outcome is handed over paced (src/dns/pacing.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { LIMITS } from '../config/limits.js';
@@ -19,8 +20,8 @@ export interface QueryListener<T> {
 /**
  * The lookups in callback form, for the cold path (src/daemon/cold-path.ts): one c-ares callback
  * per query and no promise, closure chain or timer of its own, as the floor server
- * (bench/floor-server.ts) asks. Every query ends exactly once, within the same deadline as
- * settleQuery's; outcomes are handed over paced, as settleQuery's are.
+ * (bench/floor-server.ts) asks. Every query ends exactly once, within its deadline; outcomes are
+ * handed over paced.
  */
 export interface QuerySender {
   sendPtr(reverseName: string, listener: QueryListener<PtrOutcome>): void;
@@ -91,7 +92,9 @@ export class SentQueries {
     const query = new SentQuery(this, type, shape, listener);
     queryStarted();
     this.outstanding.add(query);
-    this.sweeper ??= setInterval(() => this.sweep(), LIMITS.querySweepMs).unref();
+    // Kept referenced: it runs only while queries are out (c-ares' own handles keep the process
+    // up then anyway), and a resolver that never calls back still ends by its deadline.
+    this.sweeper ??= setInterval(() => this.sweep(), LIMITS.querySweepMs);
     try {
       start(query.done);
     } catch (error) {

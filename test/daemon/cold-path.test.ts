@@ -4,9 +4,8 @@
  * a cache cleared meanwhile, and what a finished lookup lets go of.
  */
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import t from 'tap';
+import { fullCollection } from '../../src/dns/channels.js';
 import { parseConfig } from '../../src/config/config.js';
 import { LookupCache, type CacheSettings } from '../../src/dns/cache.js';
 import { directLookups, type DnsCallback, type DnsResolver } from '../../src/dns/resolver.js';
@@ -115,8 +114,7 @@ t.test('a cache cleared while the lookup waits: the request still gets its answe
 });
 
 t.test('a lookup judged at its deadline lets go of its listener while its queries are still out', async (t) => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const gc = fullCollection() as () => void;
   const resolver = callbackResolver({ ptr: {}, a: {} });
   resolver.callbacks!.resolvePtr = (name) => void resolver.queries.push(`PTR ${name}`); // silent
   const cache = new LookupCache(directLookups(resolver, 60_000), SETTINGS);
