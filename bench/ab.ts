@@ -2,7 +2,7 @@
  * Two builds of the daemon over sockets, side by side (npm run bench:ab -- OLD.js NEW.js): both
  * bundles run at once under the shipped node flags, each warmed up, then take turns under the hot
  * workload (C=100, 40,000 requests a turn, the order alternating), and the server CPU per request
- * (from /proc, 10 ms ticks: 0.25 µs steps) and req/s of each are reported, fastest and median. A
+ * (the scheduler's count per thread, in nanoseconds) and req/s of each are reported, fastest and median. A
  * slow spell of the machine then hits both builds alike, which separate bench runs minutes
  * apart do not. A bundle outside dist/ needs a package.json saying {"type":"commonjs"} beside it.
  * ROUNDS=N (default 10) turns each.
@@ -18,7 +18,7 @@ import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/knot.js';
-import { cpuSeconds, median } from './lib/measure.js';
+import { cpuSeconds, cpuSecondsExact, median } from './lib/measure.js';
 import { loadgen, stop, waitForPort } from './lib/processes.js';
 import { shippedNodeFlags } from './lib/shipped.js';
 import { startStack, ZONE_SIZE } from './lib/stack.js';
@@ -59,9 +59,11 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const before = cpuSeconds(server.child.pid);
+      const exactBefore = cpuSecondsExact(server.child.pid);
       const result = await loadgen(server.port, 100, REQUESTS, workload(REQUESTS));
+      const exactAfter = cpuSecondsExact(server.child.pid);
       const after = cpuSeconds(server.child.pid);
-      server.cpuUs.push(((after.user + after.system - before.user - before.system) * 1e6) / REQUESTS);
+      server.cpuUs.push(((exactAfter - exactBefore) * 1e6) / REQUESTS);
       server.kernelUs.push(((after.system - before.system) * 1e6) / REQUESTS);
       server.rps.push(result.rps);
     }

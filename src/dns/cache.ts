@@ -56,6 +56,8 @@ class Pending implements QueryListener<Outcome> {
   constructor(
     private readonly cache: LookupCache,
     readonly key: string,
+    /** A PTR lookup (its answers are kept ptr_ttl), not an address lookup. */
+    readonly ptr: boolean,
     readonly generation: number,
     listener: LookupListener,
     slot: number,
@@ -140,13 +142,16 @@ export interface Clock {
 const MIN_TTL_MS = 1;
 
 /**
- * Cache keys: the record type, a space, the name (ttlFor() reads the type back). Joined, not
- * concatenated: join() makes one flat string with the characters copied, so a key kept in the
- * cache is one object and pins nothing of the text a HELO name was cut from (a concatenation, or
- * a detachedCopy of one, is two objects each kept for as long as the entry, and every full
- * collection marks the 100,000 entries' objects).
+ * Cache keys. A PTR lookup's key is its reverse name itself: the daemon builds it (ClientIp.arpa,
+ * kept on the client record) and a name in in-addr.arpa or ip6.arpa never holds a space, so it
+ * is already one flat string with its hash computed, and no other key can equal it. An address
+ * lookup's key is the record type, a space, the name. Joined, not concatenated: join() makes one
+ * flat string with the characters copied, so a key kept in the cache is one object and pins
+ * nothing of the text a HELO name was cut from (a concatenation, or a detachedCopy of one, is two
+ * objects each kept for as long as the entry, and every full collection marks the 100,000
+ * entries' objects).
  */
-const ptrKey = (name: string): string => ['ptr', name].join(' ');
+const ptrKey = (reverseName: string): string => reverseName;
 const addressKey = (name: string, family: 4 | 6): string => [family === 4 ? 'a' : 'aaaa', name].join(' ');
 const keyOf = (kind: Kind, name: string): string => (kind === 'ptr' ? ptrKey(name) : addressKey(name, kind));
 
@@ -218,13 +223,14 @@ export class LookupCache {
   forRequest(): { dns: IprevDns; allCached: () => boolean } {
     let everyLookupCached = true;
     const get = (kind: Kind, name: string): Promise<Outcome> => {
-      const cached = this.freshOutcome(keyOf(kind, name));
+      const key = keyOf(kind, name);
+      const cached = this.freshOutcome(key);
       if (cached !== undefined) {
         this.stats.hits++;
         return Promise.resolve(cached);
       }
       everyLookupCached = false;
-      return new Promise((resolve) => this.join(kind, name, { settled: resolve }, 0));
+      return new Promise((resolve) => this.join(key, kind, name, { settled: resolve }, 0));
     };
     return {
       dns: {
@@ -277,7 +283,7 @@ export class LookupCache {
     if (this.clears !== pending.generation) return;
     this.inflight.delete(pending.key);
     // Whole milliseconds: a small integer is kept in the entry itself, a fraction in an object of its own.
-    this.cache.set(pending.key, { outcome, expiresAt: Math.ceil(this.clock.now() + this.ttlFor(pending.key, outcome)) });
+    this.cache.set(pending.key, { outcome, expiresAt: Math.ceil(this.clock.now() + this.ttlFor(pending.ptr, outcome)) });
   }
 
   /** Drop a query that failed without an outcome; the next lookup asks again. */
@@ -286,18 +292,18 @@ export class LookupCache {
   }
 
   private ask(kind: Kind, name: string, listener: LookupListener, slot: number): Outcome | undefined {
-    const cached = this.freshOutcome(keyOf(kind, name));
+    const key = keyOf(kind, name);
+    const cached = this.freshOutcome(key);
     if (cached !== undefined) {
       this.stats.hits++;
       return cached;
     }
-    this.join(kind, name, listener, slot);
+    this.join(key, kind, name, listener, slot);
     return undefined;
   }
 
   /** Wait for the query in flight for this key, or send one. */
-  private join(kind: Kind, name: string, listener: LookupListener, slot: number): void {
-    const requested = keyOf(kind, name);
+  private join(requested: string, kind: Kind, name: string, listener: LookupListener, slot: number): void {
     const joined = this.inflight.get(requested);
     if (joined !== undefined) {
       this.stats.inflightJoins++;
@@ -306,7 +312,7 @@ export class LookupCache {
     }
     this.stats.misses++;
     // A key may hold a peer's HELO name, cut from the request's text: keyOf's join copied it.
-    const pending = new Pending(this, requested, this.clears, listener, slot);
+    const pending = new Pending(this, requested, kind === 'ptr', this.clears, listener, slot);
     this.inflight.set(pending.key, pending);
     this.send(kind, name, pending);
   }
@@ -326,12 +332,12 @@ export class LookupCache {
   }
 
   /** SPEC cache TTLs: record TTLs below cache_max_ttl for A/AAAA, ptr_ttl for PTR answers. */
-  private ttlFor(key: string, outcome: Outcome): number {
+  private ttlFor(ptr: boolean, outcome: Outcome): number {
     const { maxTtlMs } = this.settings;
     let ttl: number;
     switch (outcome.kind) {
       case 'answer':
-        ttl = key.startsWith('ptr ')
+        ttl = ptr
           ? this.settings.ptrTtlMs
           : outcome.ttl !== undefined
             ? outcome.ttl * 1000

@@ -18,17 +18,39 @@ export type NameProblem = 'invalid hostname' | 'numeric name';
  * (RFC 1035 §2.3.4), and an all-numeric name or an IP address is not a name (POSTFIX-FACTS 13).
  */
 export function hostnameProblem(name: string): NameProblem | undefined {
-  if (name.length === 0 || name.length > MAX_HOSTNAME_LENGTH) return 'invalid hostname';
+  const length = name.length;
+  if (length === 0 || length > MAX_HOSTNAME_LENGTH) return 'invalid hostname';
   if (parseClientIp(name) !== undefined) return 'numeric name';
-  const labels = name.split('.');
-  for (const label of labels) {
-    if (label.length === 0 || label.length > MAX_LABEL_LENGTH) return 'invalid hostname';
-    if (!/^[a-z0-9_-]+$/.test(label)) return 'invalid hostname';
-    if (label.startsWith('-') || label.endsWith('-')) return 'invalid hostname';
+  // One pass over the characters, label by label (a label ends at a dot or at the end). It runs
+  // for every PTR name and HELO name of every new client: splitting into labels and testing each
+  // with a regular expression allocated an array, the labels and a RegExp per label.
+  let labelStart = 0;
+  let digitsOnly = true;
+  for (let at = 0; at <= length; at++) {
+    const code = at < length ? name.charCodeAt(at) : DOT;
+    if (code === DOT) {
+      const labelLength = at - labelStart;
+      if (labelLength === 0 || labelLength > MAX_LABEL_LENGTH) return 'invalid hostname';
+      if (name.charCodeAt(labelStart) === HYPHEN || name.charCodeAt(at - 1) === HYPHEN) return 'invalid hostname';
+      labelStart = at + 1;
+    } else if (code >= DIGIT_0 && code <= DIGIT_9) {
+      // A digit: an all-digit name (dots aside) is numeric.
+    } else if ((code >= LOWER_A && code <= LOWER_Z) || code === HYPHEN || code === UNDERSCORE) {
+      digitsOnly = false;
+    } else {
+      return 'invalid hostname';
+    }
   }
-  if (/^[0-9.]+$/.test(name)) return 'numeric name';
-  return undefined;
+  return digitsOnly ? 'numeric name' : undefined;
 }
+
+const DOT = 0x2e;
+const HYPHEN = 0x2d;
+const UNDERSCORE = 0x5f;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const LOWER_A = 0x61;
+const LOWER_Z = 0x7a;
 
 /** Lower-case, without the root dot: names compare case-insensitively (RFC 4343). */
 export function normaliseName(name: string): string {

@@ -9,6 +9,12 @@ export type IpFamily = 4 | 6;
 /** Four decimal parts, each 0-255 without leading zeros (no octal, hex or short forms). */
 const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
+/**
+ * Only these characters can spell an address. A module constant: a regular expression literal in
+ * a function body is a new RegExp object each time it runs (no /g, so sharing one is safe).
+ */
+const ADDRESS_CHARACTERS = /^[0-9a-fA-F:.]+$/;
+
 /** A validated client IP in canonical text form. */
 export interface ClientIp {
   /** Canonical text: dotted quad, or RFC 5952 compressed lower-case IPv6. */
@@ -52,7 +58,7 @@ function withHexTail(text: string): string {
  * Zone ids (`fe80::1%eth0`) and anything else non-numeric are refused.
  */
 export function parseClientIp(text: string): ClientIp | undefined {
-  if (text.length === 0 || text.length > 64 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  if (text.length === 0 || text.length > 64 || !ADDRESS_CHARACTERS.test(text)) return undefined;
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
   // Decide the family by shape first: ipaddr.js' checks work by throwing and catching, which is
   // costly when the other family is tried first. An IPv6 address is parsed once, not checked
