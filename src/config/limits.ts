@@ -8,6 +8,12 @@ export const LIMITS = {
   /** SPEC "Protocol": a request over 64 KiB is trouble. */
   maxRequestBytes: 64 * 1024,
   /**
+   * A request waiting for DNS keeps the text its values were cut from when that text is at most
+   * this long (a Postfix request alone: 0.5–1.5 KB), and copies its values otherwise, so 10,000
+   * waiting requests keep at most ~20 MB of read text alive (src/daemon/pipeline.ts).
+   */
+  maxPinnedRequestChars: 2 * 1024,
+  /**
    * A request that starts but does not finish within this time is trouble (slowloris).
    * Postfix writes a whole request at once (POSTFIX-FACTS 2), so this never fires for it.
    */

@@ -24,7 +24,7 @@ import type { Metrics } from './metrics.js';
 import { createNatWatch } from './nat-watch.js';
 import { findExemption, type HeloStatus, type PolicySettings, type Verdict } from '../judge/policy.js';
 import type { PolicyAttributes } from '../protocol/codec.js';
-import { detachedRequest, parsePolicyRequest, type PolicyRequest } from '../protocol/request.js';
+import { keptWhileWaiting, parsePolicyRequest, type PolicyRequest } from '../protocol/request.js';
 import type { HandlerResult, RequestContext } from './server.js';
 import type { ThrottleDecision } from './throttle-store.js';
 import { throttledJudgement, type Throttling } from './throttling.js';
@@ -100,7 +100,7 @@ export function createPipeline(parts: PipelineParts): (attributes: PolicyAttribu
     const deadlineAt = started + queryDeadlineMs({ timeoutMs: config.dnsTimeoutMs, tries: config.dnsTries });
     const refusal = performance.now() >= deadlineAt ? late(admission) : admission.refusal(connection.waiting);
     if (refusal) return answer(request, config, connection, shedJudgement(request, config, policy, refusal), false, started);
-    const waiting = detachedRequest(request);
+    const waiting = keptWhileWaiting(attributes, request);
     return lookUpAndAnswer(admission, waiting, config, policy, { cache, deadlineAt, mayFanOut, late: lateHere }, connection, (judgement, cached) =>
       answer(waiting, config, connection, judgement, cached, started),
     );

@@ -95,7 +95,8 @@ class Pending implements QueryListener<Outcome> {
 
 /** What `known()` read, so a judgement built on it can be counted and dated. */
 class KnownRead implements KnownAnswers {
-  private readonly keys: string[] = [];
+  /** The keys read, once one is (a new client's attempt reads none: no array for it). */
+  private keys: string[] | undefined;
 
   constructor(private readonly cache: LookupCache) {}
 
@@ -109,20 +110,21 @@ class KnownRead implements KnownAnswers {
 
   /** Count what was read as hits, once the caller used it; how many that was. */
   commit(): number {
-    this.cache.countHits(this.keys.length);
-    return this.keys.length;
+    const count = this.keys?.length ?? 0;
+    this.cache.countHits(count);
+    return count;
   }
 
   /** When the first of the answers read expires, on the cache's clock. */
   expiresAt(): number {
     let first = Number.POSITIVE_INFINITY;
-    for (const key of this.keys) first = Math.min(first, this.cache.expiryOf(key));
+    for (const key of this.keys ?? []) first = Math.min(first, this.cache.expiryOf(key));
     return first;
   }
 
   private read(key: string): Outcome | undefined {
     const outcome = this.cache.freshOutcome(key);
-    if (outcome !== undefined) this.keys.push(key);
+    if (outcome !== undefined) (this.keys ??= []).push(key);
     return outcome;
   }
 }

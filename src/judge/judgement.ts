@@ -109,12 +109,13 @@ function outcomeParts(result: IprevResult, helo: HeloStatus, decided: Decided, r
     forward: result.forward,
     action: verdict.action,
     reply,
+    // Absent members are undefined, which the serialisation leaves out (one shape, no spreads).
     extra: {
       helo,
-      ...(generic ? { generic: { name: generic.name, rule: generic.rule, reason: generic.reason, detail: generic.detail } } : {}),
-      ...(passName ? { pass_name: passName } : {}),
+      generic: generic ? { name: generic.name, rule: generic.rule, reason: generic.reason, detail: generic.detail } : undefined,
+      pass_name: passName || undefined,
       decided_by: verdict.decidedBy,
-      ...(header ? { authres: header.slice('Authentication-Results: '.length) } : {}),
+      authres: header ? header.slice('Authentication-Results: '.length) : undefined,
     },
   };
 }

@@ -65,49 +65,47 @@ export interface OutcomeFields {
  * peer; values from peers and DNS are length-bounded and JSON-escaped.
  */
 export function outcomeFields(parts: OutcomeParts): OutcomeFields {
-  const fields = {
+  // Built in the order the line shows the members (JSON.stringify keeps insertion order), and a
+  // member that is absent is `undefined`, which JSON.stringify leaves out: spreading a new object
+  // per optional member made about ten objects per new client (BENCHMARKS.md "Session 9").
+  const { ptr, forward, extra } = parts;
+  const fields: Serialisable = {
     result: parts.result,
-    ...(parts.temperrorStage ? { temperror_stage: parts.temperrorStage } : {}),
-    ...(parts.reason ? { reason: parts.reason } : {}),
-    ...(parts.ptr
-      ? {
-          ptr: {
-            outcome: parts.ptr.outcome,
-            ...(parts.ptr.code ? { code: parts.ptr.code } : {}),
-            names: parts.ptr.names,
-            ...(parts.ptr.ignored.length > 0
-              ? { ignored: parts.ptr.ignored.map((item) => ({ name: item.name.slice(0, LIMITS.maxLogFieldChars), reason: item.reason })) }
-              : {}),
-            // Every unusable name by reason: the examples above are at most a few.
-            ...(parts.ptr.ignoredCounts ? { ignored_counts: parts.ptr.ignoredCounts } : {}),
-          },
-        }
-      : {}),
-    ...(parts.forward
-      ? {
-          forward: parts.forward.map((check) => ({
-            name: check.name,
-            outcome: check.outcome,
-            ...(check.code ? { code: check.code } : {}),
-            addresses: check.addresses.slice(0, MAX_LOGGED_ADDRESSES),
-            ...(check.addresses.length > MAX_LOGGED_ADDRESSES || check.omitted
-              ? { addresses_omitted: Math.max(0, check.addresses.length - MAX_LOGGED_ADDRESSES) + (check.omitted ?? 0) }
-              : {}),
-            matched: check.matched,
-          })),
-        }
-      : {}),
-    ...(parts.extra ?? {}),
-    action: parts.action,
-    reply: parts.reply,
+    temperror_stage: parts.temperrorStage || undefined,
+    reason: parts.reason || undefined,
+    ptr: ptr && {
+      outcome: ptr.outcome,
+      code: ptr.code || undefined,
+      names: ptr.names,
+      ignored: ptr.ignored.length > 0 ? ptr.ignored.map((item) => ({ name: item.name.slice(0, LIMITS.maxLogFieldChars), reason: item.reason })) : undefined,
+      // Every unusable name by reason: the examples above are at most a few.
+      ignored_counts: ptr.ignoredCounts || undefined,
+    },
+    forward: forward?.map(loggedCheck),
   };
+  if (extra) for (const key in extra) fields[key] = extra[key];
+  fields.action = parts.action;
+  fields.reply = parts.reply;
   // A slice of the serialisation: a judgement kept to be reused (src/judge/judgement-memo.ts)
   // keeps a flat copy of it instead; one used once is not worth the copy.
   return { json: withinOutcomeCap(fields) };
 }
 
+/** One forward check as the line shows it: at most MAX_LOGGED_ADDRESSES addresses, the rest counted. */
+function loggedCheck(check: NonNullable<OutcomeParts['forward']>[number]) {
+  const over = check.addresses.length > MAX_LOGGED_ADDRESSES;
+  return {
+    name: check.name,
+    outcome: check.outcome,
+    code: check.code || undefined,
+    addresses: over ? check.addresses.slice(0, MAX_LOGGED_ADDRESSES) : check.addresses,
+    addresses_omitted: over || check.omitted ? Math.max(0, check.addresses.length - MAX_LOGGED_ADDRESSES) + (check.omitted ?? 0) : undefined,
+    matched: check.matched,
+  };
+}
+
 type Serialisable = Record<string, unknown> & {
-  ptr?: { names: readonly string[]; ignored?: readonly unknown[]; names_omitted?: number };
+  ptr?: Record<string, unknown> & { names: readonly string[]; ignored?: readonly unknown[] | undefined; names_omitted?: number };
   forward?: readonly { matched: boolean }[];
   forward_omitted?: number;
   forward_confirmed_omitted?: number;

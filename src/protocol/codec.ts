@@ -22,7 +22,7 @@ export interface PolicyAttributes extends Iterable<[string, string]> {
  */
 class TextAttributes implements PolicyAttributes {
   constructor(
-    private readonly text: string,
+    readonly text: string,
     private readonly lines: readonly number[],
   ) {}
 
@@ -91,6 +91,9 @@ export function keptAttributes(attributes: PolicyAttributes): { attributes: Poli
   for (const [name, value] of attributes) bytes += name.length + value.length + 2;
   return { attributes, bytes };
 }
+
+/** Characters of read text the values are cut from, kept alive by any one of them (0: none is cut). */
+export const sharedTextLength = (attributes: PolicyAttributes): number => (attributes instanceof TextAttributes ? attributes.text.length : 0);
 
 /** A fixed list of attribute names, prepared once for pickAttributes. */
 export class AttributeNames {

@@ -2,7 +2,7 @@
  * Turns decoded attributes into a validated policy request. Anything Postfix would never
  * send is "trouble" (SMTPD_POLICY_README): the caller logs it and hangs up without replying.
  */
-import { AttributeNames, pickAttributes, type PolicyAttributes } from './codec.js';
+import { AttributeNames, pickAttributes, sharedTextLength, type PolicyAttributes } from './codec.js';
 import { parseClientIp, type ClientIp } from '../util/ip.js';
 import { LIMITS } from '../config/limits.js';
 import { detachedCopy } from '../util/text.js';
@@ -42,6 +42,16 @@ export function detachedRequest<Client extends ClientIp>(request: PolicyRequest<
     saslUsername: detachedCopy(request.saslUsername),
     recipient: detachedCopy(request.recipient),
   };
+}
+
+/**
+ * The request as it waits for DNS, which may take seconds. Its strings were cut from the text
+ * they were read in: from a read of its own (Postfix sends one request and waits for the answer)
+ * they keep only that alive, and copying them was a score of objects per new client; from a
+ * larger read (a peer that pipelines, or one long request) they are copied and keep none of it.
+ */
+export function keptWhileWaiting<Client extends ClientIp>(attributes: PolicyAttributes, request: PolicyRequest<Client>): PolicyRequest<Client> {
+  return sharedTextLength(attributes) > LIMITS.maxPinnedRequestChars ? detachedRequest(request) : request;
 }
 
 /** Bound a peer-supplied string before it is kept or logged. */

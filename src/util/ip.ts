@@ -99,15 +99,27 @@ export function reverseName(ip: ClientIp): string {
 }
 
 function buildReverseName(ip: ClientIp): string {
-  const bytes = ip.parsed.toByteArray();
-  if (ip.family === 4) return `${bytes.slice().reverse().join('.')}.in-addr.arpa`;
-  const nibbles: string[] = [];
-  for (let i = bytes.length - 1; i >= 0; i--) {
-    const byte = bytes[i] ?? 0;
-    nibbles.push((byte & 0x0f).toString(16), (byte >> 4).toString(16));
+  if (ip.family === 4) {
+    const [a, b, c, d] = (ip.parsed as ipaddr.IPv4).octets;
+    return [d, c, b, a, 'in-addr.arpa'].join('.');
   }
-  return `${nibbles.join('.')}.ip6.arpa`;
+  // The sixteen bytes last to first, each as its two nibbles low first ("f.4." for 0x4f), from
+  // the eight 16-bit groups: one array and the name, where a nibble array and a byte array were
+  // ~2 KB of garbage per new IPv6 client. join() makes the name one flat string (it is hashed as
+  // a cache key).
+  const { parts } = ip.parsed as ipaddr.IPv6;
+  const labels = new Array<string>(17);
+  for (let group = 7, at = 0; group >= 0; group--) {
+    const value = parts[group] ?? 0;
+    labels[at++] = REVERSED_BYTE[value & 0xff] as string;
+    labels[at++] = REVERSED_BYTE[value >> 8] as string;
+  }
+  labels[16] = 'ip6.arpa';
+  return labels.join('');
 }
+
+/** Each byte's two nibbles as ip6.arpa labels, low nibble first: REVERSED_BYTE[0x4f] = "f.4.". */
+const REVERSED_BYTE: readonly string[] = Array.from({ length: 256 }, (_, byte) => `${(byte & 0x0f).toString(16)}.${(byte >> 4).toString(16)}.`);
 
 /** A parsed network in CIDR form, kept with the text the admin wrote. */
 export interface Network {
