@@ -5,7 +5,8 @@
  * `node --cpu-prof` writes its profile.
  */
 import net from 'node:net';
-import { PolicyDecoder, encodeReply } from '../../src/protocol/codec.js';
+import { PolicyDecoder } from '../../src/protocol/codec.js';
+import { encodeReply } from '../../src/protocol/reply.js';
 
 const DUNNO = encodeReply('DUNNO');
 

@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 import type { ClientIp } from '../util/ip.js';
 import { LIMITS } from '../config/limits.js';
 import type { Logger } from '../log/logger.js';
-import { PolicyDecoder, encodeReply, keptAttributes, type PolicyAttributes } from '../protocol/codec.js';
+import { PolicyDecoder, keptAttributes, type PolicyAttributes } from '../protocol/codec.js';
+import { encodeReply } from '../protocol/reply.js';
 
 /** A handler's answer: the reply's action text, or trouble (log, then hang up without replying). */
 export type HandlerResult = { reply: string } | { trouble: string };

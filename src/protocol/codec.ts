@@ -1,6 +1,6 @@
 /**
- * The Postfix policy-delegation codec (SMTPD_POLICY_README): bytes in, requests out;
- * an action in, reply bytes out. It never sees a socket and holds at most one request's
+ * The Postfix policy-delegation codec (SMTPD_POLICY_README): bytes in, requests out (replies:
+ * reply.ts). It never sees a socket and holds at most one request's
  * worth of bytes, so a peer cannot make it grow without bound.
  */
 import { isAscii } from 'node:buffer';
@@ -91,6 +91,9 @@ export function keptAttributes(attributes: PolicyAttributes): { attributes: Poli
   for (const [name, value] of attributes) bytes += name.length + value.length + 2;
   return { attributes, bytes };
 }
+
+/** textLines' scratch array: decoding is synchronous, so one serves every decoder. */
+const LINE_OFFSETS: number[] = [];
 
 /** Characters of read text the values are cut from, kept alive by any one of them (0: none is cut). */
 export const sharedTextLength = (attributes: PolicyAttributes): number => (attributes instanceof TextAttributes ? attributes.text.length : 0);
@@ -302,28 +305,33 @@ export class PolicyDecoder {
   private textLines(text: string): number {
     let start = 0;
     let requestStart = 0;
-    // The attribute lines of the current request (start and "=" offsets).
-    let lines: number[] = [];
+    // The attribute lines of the current request (start and "=" offsets), gathered in one array
+    // shared by every decoder and copied out at the request's end: grown line by line, a new
+    // array per request was a kilobyte of garbage per request.
+    const lines = LINE_OFFSETS;
+    let count = 0;
     while (start < text.length) {
       const newline = text.indexOf('\n', start);
       const end = lineEnd(text, newline);
       if (!this.checkLine(end - start)) return -1;
       if (end === start) {
         // An empty line before any attribute: nothing to answer; Postfix never sends it.
-        if (lines.length === 0) return this.stop(this.fail('empty request'));
-        this.events.push({ kind: 'request', attributes: new TextAttributes(text, lines) });
+        if (count === 0) return this.stop(this.fail('empty request'));
+        this.events.push({ kind: 'request', attributes: new TextAttributes(text, lines.slice(0, count)) });
         this.requestBytes = 0;
-        lines = [];
+        count = 0;
         requestStart = newline + 1;
       } else {
         const equals = text.indexOf('=', start);
         if (equals === start || equals === -1 || equals > end) return this.stop(this.badLine(equals === start));
-        if (lines.push(start, equals) > 2 * LIMITS.maxAttributesPerRequest) return this.stop(this.tooManyAttributes());
+        if (count === 2 * LIMITS.maxAttributesPerRequest) return this.stop(this.tooManyAttributes());
+        lines[count++] = start;
+        lines[count++] = equals;
       }
       start = newline + 1;
     }
-    this.heldAttributes = lines.length / 2;
-    return lines.length > 0 ? requestStart : text.length;
+    this.heldAttributes = count / 2;
+    return count > 0 ? requestStart : text.length;
   }
 
   /** Complete lines that carry non-ASCII bytes, each converted apart; returns as textLines does. */
@@ -385,15 +393,4 @@ export class PolicyDecoder {
     this.events.push({ kind: 'trouble', problem });
     return false;
   }
-}
-
-/**
- * One reply. The action must be printable ASCII with no line break: Postfix reads
- * `action=…` up to LF, and a CR would make the reply unparsable (POSTFIX-FACTS 1).
- */
-export function encodeReply(action: string): Buffer {
-  if (!/^[\x20-\x7e]+$/.test(action)) {
-    throw new Error('reply action must be non-empty printable ASCII');
-  }
-  return Buffer.from(`action=${action}\n\n`, 'latin1');
 }

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { LIMITS } from '../../src/config/limits.js';
-import { AttributeNames, PolicyDecoder, encodeReply, keptAttributes, pickAttributes, type DecodeEvent } from '../../src/protocol/codec.js';
+import { AttributeNames, PolicyDecoder, keptAttributes, pickAttributes, type DecodeEvent } from '../../src/protocol/codec.js';
+import { encodeReply } from '../../src/protocol/reply.js';
 
 const REQUEST =
   'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.5\n' +
