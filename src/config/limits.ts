@@ -9,8 +9,9 @@ export const LIMITS = {
   maxRequestBytes: 64 * 1024,
   /**
    * A request waiting for DNS keeps the text its values were cut from when that text is at most
-   * this long (a Postfix request alone: 0.5–1.5 KB), and copies its values otherwise, so 10,000
-   * waiting requests keep at most ~20 MB of read text alive (src/daemon/pipeline.ts).
+   * this long (a Postfix request alone: 0.5–1.5 KB), and copies its values otherwise
+   * (src/protocol/request.ts keptWhileWaiting): maxWaitingRequests waiting keep at most 8 MB of
+   * read text alive, less the copies they no longer make (~0.5 KB each).
    */
   maxPinnedRequestChars: 2 * 1024,
   /**

@@ -66,6 +66,14 @@ export function lookUpAndJudge(
 
 class ColdLookup implements LookupListener, Startable {
   private readonly arpa: string;
+  /** The client (its record outlives the request anyway, and holds nothing of the read). */
+  private readonly client: KnownClient;
+  /**
+   * The request, until finish() lets go of it: its strings may be slices of the text it was
+   * read in (src/protocol/request.ts keptWhileWaiting), and a finished lookup lives on for as
+   * long as one of its queries is still out.
+   */
+  private request: PolicyRequest<KnownClient> | undefined;
   private ptrDone = false;
   private names: readonly string[] = [];
   private ptrSummary: IprevResult['ptr'] | undefined;
@@ -86,13 +94,15 @@ class ColdLookup implements LookupListener, Startable {
   private failed: (error: unknown) => void;
 
   constructor(
-    private readonly request: PolicyRequest<KnownClient>,
+    request: PolicyRequest<KnownClient>,
     private readonly config: Config,
     private readonly policy: PolicySettings,
     private readonly plan: LookupPlan,
     judged: Judged,
     failed: (error: unknown) => void,
   ) {
+    this.request = request;
+    this.client = request.client;
     this.arpa = reverseName(request.client);
     this.judged = judged;
     this.failed = failed;
@@ -103,7 +113,7 @@ class ColdLookup implements LookupListener, Startable {
       const left = this.plan.deadlineAt - performance.now();
       if (left <= 0) {
         this.allCached = false;
-        this.end(shedJudgement(this.request, this.config, this.policy, this.plan.late()));
+        this.end(shedJudgement(this.unfinished(), this.config, this.policy, this.plan.late()));
         return;
       }
       // Whole milliseconds: node keeps one timer list per distinct duration, so a fractional one
@@ -148,7 +158,7 @@ class ColdLookup implements LookupListener, Startable {
 
   /** The HELO name's status, or its lookup started beside the PTR's (as Postfix's own would be). */
   private askHelo(): void {
-    const early = heloWithoutLookup(this.request.heloName, this.request.client, []);
+    const early = heloWithoutLookup(this.unfinished().heloName, this.client, []);
     if (typeof early === 'string') {
       this.helo = early;
       return;
@@ -157,7 +167,7 @@ class ColdLookup implements LookupListener, Startable {
     if (!heloLookupUsed(this.policy)) return;
     this.heloAsked = true;
     // An outcome delivered inside this call (node:dns throwing at once) is in heloOutcome already.
-    const cached = this.plan.cache.askAddresses(early.lookup, this.request.client.family, this, HELO_SLOT);
+    const cached = this.plan.cache.askAddresses(early.lookup, this.client.family, this, HELO_SLOT);
     if (cached !== undefined) this.heloOutcome = cached;
   }
 
@@ -174,7 +184,7 @@ class ColdLookup implements LookupListener, Startable {
     this.forwardLeft = step.names.length;
     // All names at once, since one confirmed name is enough.
     for (let slot = 0; slot < step.names.length; slot++) {
-      const cached = this.plan.cache.askAddresses(step.names[slot] as string, this.request.client.family, this, slot);
+      const cached = this.plan.cache.askAddresses(step.names[slot] as string, this.client.family, this, slot);
       if (cached !== undefined) this.onForward(cached, slot);
     }
   }
@@ -183,7 +193,7 @@ class ColdLookup implements LookupListener, Startable {
     if (this.forward[slot] !== undefined || this.result !== undefined) return;
     this.forward[slot] = outcome;
     if (--this.forwardLeft > 0) return;
-    const client = this.request.client;
+    const client = this.client;
     const checks = this.names.map((name, i) => forwardCheck(name, this.forward[i] as AddressOutcome, client));
     this.onResult(fromForward(this.arpa, this.ptrSummary as IprevResult['ptr'], checks));
   }
@@ -200,10 +210,10 @@ class ColdLookup implements LookupListener, Startable {
     if (helo === undefined) {
       if (result.confirmedNames.includes(this.heloName)) helo = 'confirmed';
       else if (!this.heloAsked) helo = 'unchecked';
-      else if (this.heloOutcome !== undefined) helo = heloFromLookup(this.heloOutcome, this.request.client);
+      else if (this.heloOutcome !== undefined) helo = heloFromLookup(this.heloOutcome, this.client);
       else return;
     }
-    this.end(judge(this.request, result, helo, this.config, this.policy));
+    this.end(judge(this.unfinished(), result, helo, this.config, this.policy));
   }
 
   private end(judgement: Judgement): void {
@@ -220,11 +230,12 @@ class ColdLookup implements LookupListener, Startable {
   }
 
   /**
-   * Done: the timer stops, and what the lookups gathered is let go of, and who was to hear the
-   * judgement (the pipeline's reply closure: the request, its connection). Queries this request
-   * still waits for keep it as their listener until they end (past its deadline, c-ares' own
-   * retries): under a hostile zone's flood of fifty-name answers that held every gathered answer,
-   * and a request that waited its turn kept its connection as long again.
+   * Done: the timer stops, and what the lookups gathered is let go of, and the request, and who
+   * was to hear the judgement (the pipeline's reply closure: the request, its connection).
+   * Queries this request still waits for keep it as their listener until they end (past its
+   * deadline, c-ares' own retries): under a hostile zone's flood of fifty-name answers that held
+   * every gathered answer, and a request that waited its turn kept its connection as long again;
+   * a request kept would keep the text it was read in (up to LIMITS.maxPinnedRequestChars).
    */
   private finish(): void {
     this.finished = true;
@@ -236,6 +247,14 @@ class ColdLookup implements LookupListener, Startable {
     this.ptrSummary = undefined;
     this.result = undefined;
     this.heloOutcome = undefined;
+    this.request = undefined;
+    this.heloName = '';
+  }
+
+  /** The request; only a lookup that has not finished reads it (settled() and timeOut() return early after). */
+  private unfinished(): PolicyRequest<KnownClient> {
+    if (this.request === undefined) throw new Error('cold lookup used after it finished');
+    return this.request;
   }
 }
 

@@ -36,9 +36,9 @@ export class KnownClients {
     if (!ip) return undefined;
     const client: KnownClient = { text: ip.text, family: ip.family, parsed: ip.parsed, arpa: undefined, skipNetworks: undefined, inSkipNetworks: false, memo: undefined };
     // Keyed by the text as received, which is the canonical text Postfix sends: then the
-    // client's own text (built by the parse, sharing nothing with the read) is the key, and no
-    // copy is made (a copy through JSON.parse is also internalized, straight into the old
-    // generation, when it is as short as most IPv4 addresses).
+    // client's own text (built by the parse, sharing nothing with the read; for IPv6 not one flat
+    // string) is the key, and no copy is made (a copy through JSON.parse is also internalized,
+    // straight into the old generation, when it is as short as most IPv4 addresses).
     this.clients.set(text === ip.text ? ip.text : flatCopy(text), client);
     return client;
   };

@@ -46,7 +46,10 @@ interface OutcomeParts {
   }[];
   action: string;
   reply: string;
-  /** Further fields with keys fixed by the caller's code (never taken from a peer). */
+  /**
+   * Further fields with keys fixed by the caller's code (never taken from a peer), written after
+   * the forward checks; none may be named like a member above (it would take that member's place).
+   */
   extra?: Record<string, unknown>;
 }
 

@@ -143,3 +143,33 @@ t.test('a lookup judged at its deadline lets go of its listener while its querie
   t.ok(collected, 'what the judgement callback held is collectable, though the PTR query is still out');
   t.equal(resolver.queries.length, 1);
 });
+
+t.test('a lookup judged at its deadline lets go of its request while its queries are still out', async (t) => {
+  // The request's strings may be slices of the text it was read in (keptWhileWaiting), so a
+  // finished lookup that kept the request would keep that text as long as its queries are out.
+  const gc = fullCollection() as () => void;
+  const resolver = callbackResolver({ ptr: {}, a: {} });
+  resolver.callbacks!.resolvePtr = (name) => void resolver.queries.push(`PTR ${name}`); // silent
+  const cache = new LookupCache(directLookups(resolver, 60_000), SETTINGS);
+  const config = parseConfig('listen = 127.0.0.1:10040\n', 'test');
+  const client = new KnownClients().parse(CLIENT) as KnownClient;
+  const plan: LookupPlan = { cache, deadlineAt: performance.now() + 50, mayFanOut: () => undefined, late: () => 'EBUSY' };
+  const ignore = (): void => undefined;
+  let collected = false;
+  const watch = new FinalizationRegistry(() => {
+    collected = true;
+  });
+  const start = (resolve: (judgement: Judgement) => void): void => {
+    const request: PolicyRequest<KnownClient> = { client, clientAddress: CLIENT, heloName: 'mx.example.org', instance: '1.1', queueId: '', protocolState: 'RCPT', saslUsername: '', recipient: '' };
+    watch.register(request, 0);
+    lookUpAndJudge(request, config, policyFor(config), plan, {}, resolve, ignore);
+  };
+  const judged = await new Promise<Judgement>((resolve) => start(resolve));
+  t.match(judged.json, /"ptr":\{"outcome":"temporary","code":"ETIMEOUT"/);
+  for (let i = 0; i < 20 && !collected; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  t.ok(collected, 'the request is collectable, though the PTR query is still out');
+  t.equal(resolver.queries.length, 1);
+});
