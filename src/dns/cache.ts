@@ -221,28 +221,6 @@ export class LookupCache {
     this.clears++;
   }
 
-  /** Lookups bound to one request: `allCached()` tells the log whether DNS was asked. */
-  forRequest(): { dns: IprevDns; allCached: () => boolean } {
-    let everyLookupCached = true;
-    const get = (kind: Kind, name: string): Promise<Outcome> => {
-      const key = keyOf(kind, name);
-      const cached = this.freshOutcome(key);
-      if (cached !== undefined) {
-        this.stats.hits++;
-        return Promise.resolve(cached);
-      }
-      everyLookupCached = false;
-      return new Promise((resolve) => this.join(key, kind, name, { settled: resolve }, 0));
-    };
-    return {
-      dns: {
-        lookupPtr: (name) => get('ptr', name) as Promise<PtrOutcome>,
-        lookupAddresses: (name, family) => get(family, name) as Promise<AddressOutcome>,
-      },
-      allCached: () => everyLookupCached,
-    };
-  }
-
   /**
    * The cold path's lookups: the outcome now when it is cached (counted a hit), else undefined,
    * and `listener.settled(outcome, slot)` once the query it joined or sent has ended.

@@ -113,63 +113,58 @@ t.test('a cache cleared while the lookup waits: the request still gets its answe
   t.ok(cache.size <= 1, `the PTR answer asked before the clear is not kept (${cache.size} entries)`);
 });
 
-t.test('a lookup judged at its deadline lets go of its listener while its queries are still out', async (t) => {
+/**
+ * One lookup whose PTR query stays out (the resolver never answers), judged at its 50 ms
+ * deadline. `watch(request, judged)` names the object the finished lookup must let go of and the
+ * judgement callback to give it. Returns the judgement, whether that object was collected after
+ * full collections, and the queries sent.
+ */
+async function judgedWhilePtrOut(
+  watch: (request: PolicyRequest<KnownClient>, judged: (judgement: Judgement) => void) => { object: object; judged: (judgement: Judgement) => void },
+): Promise<{ judged: Judgement; collected: boolean; queries: number }> {
   const gc = fullCollection() as () => void;
   const resolver = callbackResolver({ ptr: {}, a: {} });
   resolver.callbacks!.resolvePtr = (name) => void resolver.queries.push(`PTR ${name}`); // silent
   const cache = new LookupCache(directLookups(resolver, 60_000), SETTINGS);
   const config = parseConfig('listen = 127.0.0.1:10040\n', 'test');
   const client = new KnownClients().parse(CLIENT) as KnownClient;
-  const request: PolicyRequest<KnownClient> = { client, clientAddress: CLIENT, heloName: '', instance: '1.1', queueId: '', protocolState: 'RCPT', saslUsername: '', recipient: '' };
-  // The plan's functions are made once (as the pipeline's are), so only `judged` holds `held`.
+  // The plan's functions are made once (as the pipeline's are), so only the lookup holds the object.
   // Watched by a FinalizationRegistry: WeakRef#deref() itself would keep it alive for the turn.
   const plan: LookupPlan = { cache, deadlineAt: performance.now() + 50, mayFanOut: () => undefined, late: () => 'EBUSY' };
   const ignore = (): void => undefined;
   let collected = false;
-  const watch = new FinalizationRegistry(() => {
+  const registry = new FinalizationRegistry(() => {
     collected = true;
   });
   const start = (resolve: (judgement: Judgement) => void): void => {
-    const held = { connection: 'the request and its connection' };
-    watch.register(held, 0);
-    lookUpAndJudge(request, config, policyFor(config), plan, {}, (judgement) => resolve(held && judgement), ignore);
+    const request: PolicyRequest<KnownClient> = { client, clientAddress: CLIENT, heloName: 'mx.example.org', instance: '1.1', queueId: '', protocolState: 'RCPT', saslUsername: '', recipient: '' };
+    const watched = watch(request, resolve);
+    registry.register(watched.object, 0);
+    lookUpAndJudge(request, config, policyFor(config), plan, {}, watched.judged, ignore);
   };
   const judged = await new Promise<Judgement>((resolve) => start(resolve));
-  t.match(judged.json, /"ptr":\{"outcome":"temporary","code":"ETIMEOUT"/);
   for (let i = 0; i < 20 && !collected; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  return { judged, collected, queries: resolver.queries.length };
+}
+
+t.test('a lookup judged at its deadline lets go of its listener while its queries are still out', async (t) => {
+  const { judged, collected, queries } = await judgedWhilePtrOut((_request, resolve) => {
+    const held = { connection: 'the request and its connection' };
+    return { object: held, judged: (judgement) => resolve(held && judgement) };
+  });
+  t.match(judged.json, /"ptr":\{"outcome":"temporary","code":"ETIMEOUT"/);
   t.ok(collected, 'what the judgement callback held is collectable, though the PTR query is still out');
-  t.equal(resolver.queries.length, 1);
+  t.equal(queries, 1);
 });
 
 t.test('a lookup judged at its deadline lets go of its request while its queries are still out', async (t) => {
   // The request's strings may be slices of the text it was read in (keptWhileWaiting), so a
   // finished lookup that kept the request would keep that text as long as its queries are out.
-  const gc = fullCollection() as () => void;
-  const resolver = callbackResolver({ ptr: {}, a: {} });
-  resolver.callbacks!.resolvePtr = (name) => void resolver.queries.push(`PTR ${name}`); // silent
-  const cache = new LookupCache(directLookups(resolver, 60_000), SETTINGS);
-  const config = parseConfig('listen = 127.0.0.1:10040\n', 'test');
-  const client = new KnownClients().parse(CLIENT) as KnownClient;
-  const plan: LookupPlan = { cache, deadlineAt: performance.now() + 50, mayFanOut: () => undefined, late: () => 'EBUSY' };
-  const ignore = (): void => undefined;
-  let collected = false;
-  const watch = new FinalizationRegistry(() => {
-    collected = true;
-  });
-  const start = (resolve: (judgement: Judgement) => void): void => {
-    const request: PolicyRequest<KnownClient> = { client, clientAddress: CLIENT, heloName: 'mx.example.org', instance: '1.1', queueId: '', protocolState: 'RCPT', saslUsername: '', recipient: '' };
-    watch.register(request, 0);
-    lookUpAndJudge(request, config, policyFor(config), plan, {}, resolve, ignore);
-  };
-  const judged = await new Promise<Judgement>((resolve) => start(resolve));
+  const { judged, collected, queries } = await judgedWhilePtrOut((request, resolve) => ({ object: request, judged: resolve }));
   t.match(judged.json, /"ptr":\{"outcome":"temporary","code":"ETIMEOUT"/);
-  for (let i = 0; i < 20 && !collected; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
   t.ok(collected, 'the request is collectable, though the PTR query is still out');
-  t.equal(resolver.queries.length, 1);
+  t.equal(queries, 1);
 });

@@ -1,13 +1,34 @@
 import t from 'tap';
 import { fullCollection } from '../../src/dns/channels.js';
-import { LookupCache, type CacheSettings } from '../../src/dns/cache.js';
-import { directLookups } from '../../src/dns/resolver.js';
+import { LookupCache, type CacheSettings, type LookupListener } from '../../src/dns/cache.js';
+import { directLookups, type AddressOutcome, type IprevDns, type PtrOutcome } from '../../src/dns/resolver.js';
 import { parseClientIp } from '../../src/util/ip.js';
 import { lookupIprev } from '../../src/dns/iprev.js';
 import { zoneResolver } from '../helpers/zone-resolver.js';
 
 const ARPA = '5.113.0.203.in-addr.arpa';
 const SETTINGS: CacheSettings = { size: 100, maxTtlMs: 3_600_000, ptrTtlMs: 900_000, negativeTtlMs: 300_000, temperrorTtlMs: 30_000 };
+
+/**
+ * The cache's callback lookups (askPtr / askAddresses, as the cold path asks) as promises, for one
+ * request: `allCached()` says whether every answer came from the cache.
+ */
+function forRequest(cache: LookupCache): { dns: IprevDns; allCached: () => boolean } {
+  let everyLookupCached = true;
+  const asked = (ask: (listener: LookupListener) => PtrOutcome | AddressOutcome | undefined) =>
+    new Promise<PtrOutcome | AddressOutcome>((resolve) => {
+      const cached = ask({ settled: resolve });
+      if (cached !== undefined) resolve(cached);
+      else everyLookupCached = false;
+    });
+  return {
+    dns: {
+      lookupPtr: (name) => asked((listener) => cache.askPtr(name, listener, 0)) as Promise<PtrOutcome>,
+      lookupAddresses: (name, family) => asked((listener) => cache.askAddresses(name, family, listener, 0)) as Promise<AddressOutcome>,
+    },
+    allCached: () => everyLookupCached,
+  };
+}
 
 function fakeClock() {
   let now = 1_000_000;
@@ -24,7 +45,7 @@ t.test('concurrent misses share one query each; a second burst is all hits', asy
   const burst = async () =>
     Promise.all(
       Array.from({ length: 100 }, async () => {
-        const lookups = cache.forRequest();
+        const lookups = forRequest(cache);
         const result = await lookupIprev(ip, lookups.dns, 10);
         return { result: result.result, cached: lookups.allCached() };
       }),
@@ -50,7 +71,7 @@ t.test('TTLs: record TTL under cache_max_ttl, ptr_ttl, negative_ttl, temperror_t
     60,
   );
   const cache = new LookupCache(directLookups(resolver, 1000), SETTINGS, clock);
-  const lookups = () => cache.forRequest().dns;
+  const lookups = () => forRequest(cache).dns;
   const count = (query: string) => resolver.queries.filter((item) => item === query).length;
 
   await lookups().lookupAddresses('mail.example.com', 4);
@@ -90,27 +111,27 @@ t.test('cache_max_ttl bounds long record TTLs', async (t) => {
   const clock = fakeClock();
   const resolver = zoneResolver({ a: { 'mail.example.com': ['203.0.113.5'] } }, 86_400);
   const cache = new LookupCache(directLookups(resolver, 1000), { ...SETTINGS, maxTtlMs: 600_000 }, clock);
-  await cache.forRequest().dns.lookupAddresses('mail.example.com', 4);
+  await forRequest(cache).dns.lookupAddresses('mail.example.com', 4);
   clock.advance(601_000);
-  await cache.forRequest().dns.lookupAddresses('mail.example.com', 4);
+  await forRequest(cache).dns.lookupAddresses('mail.example.com', 4);
   t.equal(resolver.queries.length, 2);
 });
 
 t.test('cache_size bounds the entries (LRU)', async (t) => {
   const resolver = zoneResolver({});
   const cache = new LookupCache(directLookups(resolver, 1000), { ...SETTINGS, size: 10 });
-  for (let i = 0; i < 50; i++) await cache.forRequest().dns.lookupPtr(`${i}.in-addr.arpa`);
+  for (let i = 0; i < 50; i++) await forRequest(cache).dns.lookupPtr(`${i}.in-addr.arpa`);
   t.equal(cache.size, 10);
 });
 
 t.test('an answer that arrives after clear() is not kept; the next request asks again', async (t) => {
   const resolver = zoneResolver({ ptr: { [ARPA]: { delayMs: 30, answer: ['mail.example.com'] } } });
   const cache = new LookupCache(directLookups(resolver, 1000), SETTINGS);
-  const pending = cache.forRequest().dns.lookupPtr(ARPA);
+  const pending = forRequest(cache).dns.lookupPtr(ARPA);
   cache.clear();
   t.match(await pending, { kind: 'answer', records: ['mail.example.com'] }, 'the request that asked still gets its answer');
   t.equal(cache.size, 0, 'but the cleared cache does not keep it');
-  await cache.forRequest().dns.lookupPtr(ARPA);
+  await forRequest(cache).dns.lookupPtr(ARPA);
   t.equal(resolver.queries.length, 2, 'asked again after the clear');
   t.equal(cache.size, 1);
 });
@@ -123,8 +144,8 @@ t.test('an upstream that throws instead of answering is a temporary failure, not
     },
     SETTINGS,
   );
-  t.same(await cache.forRequest().dns.lookupPtr(ARPA), { kind: 'temporary', code: 'EINTERNAL' });
-  t.same(await cache.forRequest().dns.lookupAddresses('mail.example.com', 4), { kind: 'temporary', code: 'EINTERNAL' });
+  t.same(await forRequest(cache).dns.lookupPtr(ARPA), { kind: 'temporary', code: 'EINTERNAL' });
+  t.same(await forRequest(cache).dns.lookupAddresses('mail.example.com', 4), { kind: 'temporary', code: 'EINTERNAL' });
   t.equal(cache.size, 0, 'nothing cached');
 });
 
@@ -142,7 +163,7 @@ t.test('a kept key does not keep the text its name was cut from alive', async (t
   // 40 reads of 1 MiB each, a HELO name cut out of each and asked: the cache keeps 40 keys, not the reads.
   for (let i = 0; i < 40; i++) {
     const read = `helo_name=relay${i}.example.com\n${'.'.repeat(1 << 20)}`;
-    await cache.forRequest().dns.lookupAddresses(read.slice('helo_name='.length, read.indexOf('\n')), 4);
+    await forRequest(cache).dns.lookupAddresses(read.slice('helo_name='.length, read.indexOf('\n')), 4);
   }
   gc();
   const grown = process.memoryUsage().heapUsed - before;
