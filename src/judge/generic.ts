@@ -29,41 +29,84 @@ const WEAK_KEYWORDS = [
 const ROLE_WORDS = ['mail', 'mx', 'smtp', 'static', 'mta', 'relay', 'out', 'outbound', 'outgoing', 'mailout', 'smtpout', 'mailer', 'bounce', 'bounces', 'email'];
 const isRoleWord = (word: string): boolean => ROLE_WORDS.includes(word) || ROLE_WORDS.includes(word.replace(/\d+[a-z]?$/, ''));
 
-/** Address forms already built, per parsed client (the daemon reuses one ClientIp per address). */
-const formsByClient = new WeakMap<ClientIp, { level: GenericLevel; forms: readonly string[] }>();
-
-/** How the client address's digits appear in provider names (remembered per client). */
-function addressForms(ip: ClientIp, level: GenericLevel): readonly string[] {
-  const known = formsByClient.get(ip);
-  if (known?.level === level) return known.forms;
-  const forms = buildAddressForms(ip, level);
-  formsByClient.set(ip, { level, forms });
-  return forms;
-}
-
-function buildAddressForms(ip: ClientIp, level: GenericLevel): string[] {
+/**
+ * How providers write the client's address in a name: the forms `addressInHost` looks for, in
+ * the order it looks. Built only for a host part that contains each of the last three octets
+ * (IPv4) or is long enough (IPv6); most names are neither, and a new client costs no forms then.
+ */
+function addressForms(ip: ClientIp, level: GenericLevel): string[] {
   if (ip.family === 4) {
     const octets = ip.text.split('.');
     const reversed = [...octets].reverse();
     const padded = octets.map((octet) => octet.padStart(3, '0'));
-    const hex = octets.map((octet) => Number(octet).toString(16).padStart(2, '0')).join('');
     const forms = [
       octets.join('-'), octets.join('.'), octets.join('_'), octets.join(''),
       reversed.join('-'), reversed.join('.'), reversed.join('_'), reversed.join(''),
       padded.join('-'), padded.join('.'), padded.join(''),
-      hex,
+      ipv4Hex(ip),
     ];
     // Not two octets alone: `a12-34.smtp-out.esp.example` and `m12-34.esp.example` are the standard
     // shape of large bulk-mail relays (issue 16); two octets count with a third (partialAddress).
     if (level === 'aggressive') forms.push(octets.slice(1).join('-'));
     return forms;
   }
-  const parsed = ip.parsed as { toNormalizedString(): string; toFixedLengthString?: () => string };
-  const full = (parsed.toFixedLengthString?.() ?? parsed.toNormalizedString()).replace(/:/g, '');
+  const full = ipv6Hex(ip);
   const nibbles = full.split('');
   const forms = [full, nibbles.join('.'), [...nibbles].reverse().join('.'), full.slice(16), ip.text.replace(/:/g, '-')];
   if (level === 'aggressive') forms.push(full.slice(24));
   return forms;
+}
+
+/** The IPv4 address as eight hex digits (`c0000205`). */
+function ipv4Hex(ip: ClientIp): string {
+  const [a = 0, b = 0, c = 0, d = 0] = (ip.parsed as { octets: number[] }).octets;
+  return (((a << 24) | (b << 16) | (c << 8) | d) >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The IPv6 address as 32 hex digits. */
+function ipv6Hex(ip: ClientIp): string {
+  const parsed = ip.parsed as { toNormalizedString(): string; toFixedLengthString?: () => string };
+  return (parsed.toFixedLengthString?.() ?? parsed.toNormalizedString()).replace(/:/g, '');
+}
+
+/**
+ * The first of `addressForms` in `hostText`, without building the forms that cannot be there.
+ * Every IPv4 form but the hex one holds the last three octets' digits, so a host part without one
+ * of them can hold only the hex form; an IPv6 form longer than the host part cannot be in it.
+ * Nothing is remembered per client: a client is judged again only when its memo no longer stands.
+ */
+function firstFormIn(hostText: string, ip: ClientIp, level: GenericLevel, shortestForm: number): string | undefined {
+  const room = hostText.length;
+  if (ip.family === 4) {
+    const { octets } = ip.parsed as { octets: number[] };
+    const mayHoldDecimal = octets.every((octet, index) => index === 0 || hostText.includes(String(octet)));
+    if (!mayHoldDecimal) {
+      if (room < 8) return undefined;
+      const hex = ipv4Hex(ip);
+      return hostText.includes(hex) ? hex : undefined;
+    }
+    return addressForms(ip, level).find((form) => form.length >= shortestForm && hostText.includes(form));
+  }
+  const dashedLength = ip.text.length;
+  const shortestHex = level === 'aggressive' ? 8 : 16;
+  if (room < shortestHex && (room < dashedLength || dashedLength < shortestForm)) return undefined;
+  if (room >= 63) return addressForms(ip, level).find((form) => form.length >= shortestForm && hostText.includes(form));
+  // Only the forms of 32 hex digits or fewer, and the text with dashes, fit: in addressForms' order.
+  const full = room >= shortestHex ? ipv6Hex(ip) : '';
+  if (room >= 32 && hostText.includes(full)) return full;
+  if (room >= 16) {
+    const last64 = full.slice(16);
+    if (hostText.includes(last64)) return last64;
+  }
+  if (room >= dashedLength && dashedLength >= shortestForm) {
+    const dashed = ip.text.replace(/:/g, '-');
+    if (hostText.includes(dashed)) return dashed;
+  }
+  if (level === 'aggressive' && room >= 8) {
+    const last32 = full.slice(24);
+    if (hostText.includes(last32)) return last32;
+  }
+  return undefined;
 }
 
 /** Which rule found a name generic (logged as `generic.rule`, shown by `check`). */
@@ -96,10 +139,7 @@ function addressInHost(hostText: string, ip: ClientIp, level: GenericLevel): str
   // A host part shorter than any form that counts cannot hold one: most server names
   // (mail, mx1, smtp-out) need no address forms built at all.
   if (hostText.length < shortestForm) return undefined;
-  for (const form of addressForms(ip, level)) {
-    if (form.length >= shortestForm && hostText.includes(form)) return form;
-  }
-  return undefined;
+  return firstFormIn(hostText, ip, level, shortestForm);
 }
 
 /** Where `run` stands in `text` as whole numbers (no digit right before or after it), or -1. */
