@@ -39,10 +39,11 @@ async function rawCares(resolver: string, concurrency: number, requests: number,
   return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload, warmup }))) as LoadResult;
 }
 
-/** A baseline policy server (bench/null-server.ts, bench/floor-server.ts) on a free port: `script PORT ...args`. */
-async function startBaselineServer(script: string, ...args: string[]): Promise<{ port: number; child: ChildProcess }> {
+/** A baseline policy server (bench/null-server.ts, bench/floor-server.ts, …) on a free port: `script PORT [RESOLVER]`. */
+async function startBaselineServer(script: string, resolver?: string, nodeFlags: readonly string[] = []): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, script), String(port), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const args = [...nodeFlags, '--import', 'tsx', join(HERE, script), String(port), ...(resolver === undefined ? [] : [resolver])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
   return { port, child };
 }
@@ -153,6 +154,9 @@ async function hot(stack: DnsStack): Promise<void> {
   }
 }
 
+/** The same-work server's node flags: the unit's (SAME_WORK_FLAGS='' for node's defaults, as the floor's). */
+const SAME_WORK_FLAGS = process.env.SAME_WORK_FLAGS !== undefined ? process.env.SAME_WORK_FLAGS.split(' ').filter(Boolean) : shippedNodeFlags();
+
 async function cold(name: string, delayMs: number): Promise<void> {
   const stack = await startStack({ delayMs });
   try {
@@ -164,16 +168,22 @@ async function cold(name: string, delayMs: number): Promise<void> {
     const daemon: Measured[] = [];
     const baseline: Measured[] = [];
     const floor: Measured[] = [];
+    const sameWork: Measured[] = [];
     for (let i = 0; i < RUNS; i++) {
       // Fresh IPs for each side and run, and an empty resolver cache: every request is cold.
       // A fifth of the clients greet with a HELO name of their own (no query by default).
-      const workload = (side: number): Workload => ({ kind: 'cold', offset: (3 * i + side) * (requests + warmup), heloOwnEvery: 5 });
+      const workload = (side: number): Workload => ({ kind: 'cold', offset: (4 * i + side) * (requests + warmup), heloOwnEvery: 5 });
       await stack.flush();
       baseline.push(await withCpuShares(requests + warmup, undefined, () => rawCares(stack.resolver, 100, requests, workload(0), warmup)));
       await stack.flush();
       const f = await startBaselineServer('floor-server.ts', stack.resolver);
       floor.push(await withCpuShares(requests + warmup, { name: 'floor server', pid: f.child.pid }, () => loadgen(f.port, 100, requests, workload(1), { warmup })));
       await stop(f.child);
+      await stack.flush();
+      // With the unit's node flags, as the daemon: its heap holds what the daemon's does.
+      const w = await startBaselineServer('same-work-server.ts', stack.resolver, SAME_WORK_FLAGS);
+      sameWork.push(await withCpuShares(requests + warmup, { name: 'same-work server', pid: w.child.pid }, () => loadgen(w.port, 100, requests, workload(3), { warmup })));
+      await stop(w.child);
       await stack.flush();
       const d = await startShippedDaemon(stack.resolver);
       daemon.push(await withCpuShares(requests + warmup, { name: 'daemon', pid: d.child.pid }, () => loadgen(d.port, 100, requests, workload(2), { warmup })));
@@ -195,6 +205,14 @@ async function cold(name: string, delayMs: number): Promise<void> {
     say(`  CPU, daemon run: ${daemon.at(-1)?.cpu}; floor run: ${floor.at(-1)?.cpu}; raw c-ares run: ${baseline.at(-1)?.cpu}`);
     const cpuRatio = daemon.map((result, i) => result.serverUs / (floor[i]?.serverUs ?? 1));
     say(`  server CPU per new client: daemon ${fmt(daemon.map((r) => r.serverUs))} µs, floor ${fmt(floor.map((r) => r.serverUs))} µs, ratio ${fmt(cpuRatio, 2)}`);
+    // Not a target: the floor plus a cache, a client table, validation and a pino line per
+    // decision done the plain way (bench/same-work-server.ts), to read the floor ratio against.
+    const sameWorkToFloor = sameWork.map((result, i) => result.serverUs / (floor[i]?.serverUs ?? 1));
+    const daemonToSameWork = daemon.map((result, i) => result.serverUs / (sameWork[i]?.serverUs ?? 1));
+    say(
+      `  same-work server (the floor + cache, client table, validation, a pino line; the unit's node flags): ${fmt(sameWork.map((r) => r.rps))} req/s, ` +
+        `${fmt(sameWork.map((r) => r.serverUs))} µs per new client; CPU same-work/floor ${fmt(sameWorkToFloor, 2)}, daemon/same-work ${fmt(daemonToSameWork, 2)}`,
+    );
     if (delayMs) target(`${name}: req/s, daemon / raw c-ares`, ratio, '>=', 0.97);
     else {
       target(`${name}: req/s, daemon / floor server`, daemonToFloor, '>=', 0.9);

@@ -89,22 +89,33 @@ export function fromPtr(
     else if (names.length >= maxPtrNames) ignore(name, 'over max_ptr_names');
     else names.push(name);
   }
-  const ptrSummary = {
-    outcome: ptr.kind,
-    ...(ptr.kind === 'not_found' ? { code: ptr.code } : {}),
-    names,
-    ignored,
-    ...(counts ? { ignoredCounts: counts } : {}),
-  };
+  const ptrSummary = ptrSummaryOf(ptr, names, ignored, counts);
   if (names.length === 0) {
     return { done: { result: 'no_ptr', reverseName: arpa, ptr: ptrSummary, forward: [], confirmedNames: [] } };
   }
   return { names, ptrSummary };
 }
 
+/**
+ * The PTR step's summary, its optional members present only when set. One literal per shape, not
+ * spreads of `{}`: those were three objects more per new client (BENCHMARKS.md "Session 10").
+ */
+function ptrSummaryOf(
+  ptr: PtrOutcome,
+  names: readonly string[],
+  ignored: readonly IgnoredName[],
+  counts: IprevResult['ptr']['ignoredCounts'],
+): IprevResult['ptr'] {
+  const outcome = ptr.kind;
+  if (ptr.kind === 'not_found') {
+    const { code } = ptr;
+    return counts ? { outcome, code, names, ignored, ignoredCounts: counts } : { outcome, code, names, ignored };
+  }
+  return counts ? { outcome, names, ignored, ignoredCounts: counts } : { outcome, names, ignored };
+}
+
 /** One name's forward answer, compared exactly with the client address. */
 export function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp): ForwardCheck {
-  const omitted = outcome.kind === 'answer' && outcome.omitted ? { omitted: outcome.omitted } : {};
   if (outcome.kind !== 'answer') {
     return { name, outcome: outcome.kind, code: outcome.code, addresses: [], matched: false };
   }
@@ -114,21 +125,18 @@ export function forwardCheck(name: string, outcome: AddressOutcome, ip: ClientIp
     const canonical = address === ip.text ? address : canonicalAddress(address);
     if (canonical !== undefined && !addresses.includes(canonical)) addresses.push(canonical);
   }
-  return { name, outcome: 'answer', addresses, ...omitted, matched: addresses.includes(ip.text) };
+  const matched = addresses.includes(ip.text);
+  const { omitted } = outcome;
+  return omitted ? { name, outcome: 'answer', addresses, omitted, matched } : { name, outcome: 'answer', addresses, matched };
 }
 
 /** The result once every name's forward check is known. */
 export function fromForward(arpa: string, ptrSummary: IprevResult['ptr'], forward: ForwardCheck[]): IprevResult {
   const confirmedNames = forward.filter((check) => check.matched).map((check) => check.name);
   const result = classifyForward(forward);
-  return {
-    result,
-    ...(result === 'temperror' ? { temperrorStage: 'forward' as const } : {}),
-    reverseName: arpa,
-    ptr: ptrSummary,
-    forward,
-    confirmedNames,
-  };
+  return result === 'temperror'
+    ? { result, temperrorStage: 'forward', reverseName: arpa, ptr: ptrSummary, forward, confirmedNames }
+    : { result, reverseName: arpa, ptr: ptrSummary, forward, confirmedNames };
 }
 
 /**

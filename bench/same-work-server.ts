@@ -1,0 +1,119 @@
+/**
+ * Baseline (d), for the cold workloads: the floor server (bench/floor-server.ts) plus the least of
+ * the daemon's own work that no reverse-DNS policy service can skip, each done the plain way with
+ * the project's own libraries: the request validated (the daemon's parsePolicyRequest), clients'
+ * parsed addresses remembered (4,096, first in first out, as the daemon's), PTR and forward answers
+ * kept in a 100,000-entry lru-cache for their TTL (the daemon's default cache_size), the forward
+ * confirmation, and one pino JSON line per decision with the request's fields and the answers it
+ * rests on. No deadline, admission, pacing, metrics, HELO check, generic-name signal or message
+ * memory. The daemon against it is what the daemon's code costs beyond its features' plain
+ * cost; it against the floor is what keeping answers and logging decisions cost by themselves.
+ * Usage: same-work-server.ts PORT RESOLVER
+ */
+import { Resolver } from 'node:dns';
+import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
+import pino from 'pino';
+import { parseClientIp, reverseName, type ClientIp } from '../src/util/ip.js';
+import { parsePolicyRequest, type PolicyRequest } from '../src/protocol/request.js';
+import { FifoMap } from '../src/util/fifo-map.js';
+import { listenForPolicy } from './lib/policy-listener.js';
+
+const resolver = new Resolver({ timeout: 2000, tries: 2 });
+resolver.setServers([process.argv[3] ?? '127.0.0.1:53']);
+const log = pino(pino.destination({ dest: 1, sync: false }));
+
+type Answer = { records: string[]; expiresAt: number };
+const answers = new LRUCache<string, Answer>({ max: 100_000 });
+const clients = new FifoMap<ClientIp>(4096);
+
+function knownClient(text: string): ClientIp | undefined {
+  const known = clients.get(text);
+  if (known) return known;
+  const ip = parseClientIp(text);
+  if (ip) clients.set(text, ip);
+  return ip;
+}
+
+function cached(key: string): string[] | undefined {
+  const answer = answers.get(key);
+  return answer && answer.expiresAt > performance.now() ? answer.records : undefined;
+}
+
+function keep(key: string, records: string[], ttlSeconds: number): void {
+  answers.set(key, { records, expiresAt: performance.now() + ttlSeconds * 1000 });
+}
+
+/** The PTR names, from the cache or DNS (kept an hour, as the daemon's ptr_ttl). */
+function ptrNames(ip: ClientIp, done: (names: string[] | undefined, cached: boolean) => void): void {
+  const key = reverseName(ip);
+  const known = cached(key);
+  if (known) return done(known, true);
+  resolver.resolvePtr(key, (error, names) => {
+    if (error) return done(undefined, false);
+    keep(key, names, 3600);
+    done(names, false);
+  });
+}
+
+/** One name's addresses of the client's family, from the cache or DNS (kept for their TTL). */
+function addresses(name: string, family: 4 | 6, done: (addresses: string[] | undefined) => void): void {
+  const key = `${family === 4 ? 'a' : 'aaaa'} ${name}`;
+  const known = cached(key);
+  if (known) return done(known);
+  const answered = (error: Error | null, records: Array<{ address: string; ttl: number }>) => {
+    if (error) return done(undefined);
+    const found = records.map((record) => record.address);
+    keep(key, found, Math.min(...records.map((record) => record.ttl)));
+    done(found);
+  };
+  if (family === 4) resolver.resolve4(name, { ttl: true }, answered);
+  else resolver.resolve6(name, { ttl: true }, answered);
+}
+
+function decide(request: PolicyRequest, started: number, reply: () => void): void {
+  const ip = request.client;
+  ptrNames(ip, (names, ptrCached) => {
+    const checked = (names ?? []).slice(0, 10);
+    const forward: Array<{ name: string; addresses: string[]; matched: boolean }> = [];
+    const finish = () => {
+      const result = names === undefined ? 'fail' : forward.some((check) => check.matched) ? 'pass' : 'fail';
+      log.info(
+        {
+          client_address: request.clientAddress,
+          helo_name: request.heloName,
+          instance: request.instance,
+          queue_id: request.queueId,
+          protocol_state: request.protocolState,
+          recipient: request.recipient,
+          authenticated: request.saslUsername !== '',
+          result,
+          ptr: { names: names ?? [] },
+          forward,
+          action: 'dunno',
+          reply: 'DUNNO',
+          cached: ptrCached,
+          duration_ms: performance.now() - started,
+        },
+        'decision',
+      );
+      reply();
+    };
+    if (checked.length === 0) return finish();
+    let waiting = checked.length;
+    for (const name of checked) {
+      addresses(name, ip.family, (found) => {
+        // c-ares prints addresses canonically, as the client's text is.
+        forward.push({ name, addresses: found ?? [], matched: found?.includes(ip.text) ?? false });
+        if (--waiting === 0) finish();
+      });
+    }
+  });
+}
+
+listenForPolicy(Number(process.argv[2]), (_clientAddress, reply, attributes) => {
+  const started = performance.now();
+  const parsed = parsePolicyRequest(attributes, knownClient);
+  if (!parsed.ok) return reply();
+  decide(parsed.request, started, reply);
+});
