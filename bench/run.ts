@@ -121,17 +121,26 @@ async function measured(
 
 const { lines: report, say, target } = reporter();
 
+/** The same-work server's node flags: the unit's (SAME_WORK_FLAGS='' for node's defaults, as the floor's). */
+const SAME_WORK_FLAGS = process.env.SAME_WORK_FLAGS !== undefined ? process.env.SAME_WORK_FLAGS.split(' ').filter(Boolean) : shippedNodeFlags();
+
 async function hot(stack: DnsStack): Promise<void> {
   const pool = 3000;
   const requests = QUICK ? 20_000 : 60_000;
   for (const connections of HOT_CONNECTIONS) {
     const daemon: Array<LoadResult & { cpuUs: number; systemUs: number }> = [];
     const baseline: Array<LoadResult & { cpuUs: number; systemUs: number }> = [];
+    const sameWork: Array<LoadResult & { cpuUs: number; systemUs: number }> = [];
     const n = connections === 1 ? requests / 4 : requests;
     for (let i = 0; i < RUNS; i++) {
       const nul = await startBaselineServer('null-server.ts');
       baseline.push(await measured(nul, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(nul.child);
+      if (connections === 100) {
+        const w = await startBaselineServer('same-work-server.ts', stack.resolver, SAME_WORK_FLAGS);
+        sameWork.push(await measured(w, connections, n, { kind: 'hot', pool }, pool * 2));
+        await stop(w.child);
+      }
       const d = await startShippedDaemon(stack.resolver);
       daemon.push(await measured(d, connections, n, { kind: 'hot', pool }, pool * 2));
       await stop(d.child);
@@ -145,6 +154,15 @@ async function hot(stack: DnsStack): Promise<void> {
         `server CPU per request (of it in the kernel) daemon ${fmt(daemon.map((r) => r.cpuUs), 1)} (${median(daemon.map((r) => r.systemUs)).toFixed(1)}) µs, ` +
         `null ${fmt(baseline.map((r) => r.cpuUs), 1)} (${median(baseline.map((r) => r.systemUs)).toFixed(1)}) µs; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
     );
+    if (sameWork.length > 0) {
+      // Not a target: the null server plus a cache read, a client table, validation and a pino
+      // line per decision done the plain way (bench/same-work-server.ts).
+      say(
+        `  same-work server (the null server + cache reads, client table, validation, a pino line; the unit's node flags): ` +
+          `${fmt(sameWork.map((r) => r.rps))} req/s, CPU per request ${fmt(sameWork.map((r) => r.cpuUs), 1)} µs; ` +
+          `CPU same-work/null ${fmt(sameWork.map((r, i) => r.cpuUs / (baseline[i]?.cpuUs ?? 1)), 2)}, daemon/same-work ${fmt(daemon.map((r, i) => r.cpuUs / (sameWork[i]?.cpuUs ?? 1)), 2)}`,
+      );
+    }
     if (connections === 100) {
       // Issue 28's targets for cached requests.
       target('hot C=100 req/s, daemon / null server', ratio, '>=', 0.95);
@@ -153,9 +171,6 @@ async function hot(stack: DnsStack): Promise<void> {
     }
   }
 }
-
-/** The same-work server's node flags: the unit's (SAME_WORK_FLAGS='' for node's defaults, as the floor's). */
-const SAME_WORK_FLAGS = process.env.SAME_WORK_FLAGS !== undefined ? process.env.SAME_WORK_FLAGS.split(' ').filter(Boolean) : shippedNodeFlags();
 
 async function cold(name: string, delayMs: number): Promise<void> {
   const stack = await startStack({ delayMs });
