@@ -20,7 +20,7 @@ import type { Config } from '../config/config.js';
 import { forwardCheck, fromForward, fromPtr, refusedForward, type FanOutCheck, type IprevResult } from '../dns/iprev.js';
 import { TIMED_OUT, type AddressOutcome, type PtrOutcome } from '../dns/outcome.js';
 import { paced, pacedBegin, type Startable } from '../dns/pacing.js';
-import { heloFromLookup, heloLookupUsed, heloWithoutLookup } from '../judge/helo.js';
+import { heloLookupUsed, heloOfName, heloWithoutLookup } from '../judge/helo.js';
 import { judge, shedJudgement, type Judgement } from '../judge/judgement.js';
 import type { HeloStatus, PolicySettings } from '../judge/policy.js';
 import type { PolicyRequest } from '../protocol/request.js';
@@ -206,13 +206,9 @@ class ColdLookup implements LookupListener, Startable {
   /** The client is classified; the HELO name may still be waited for. */
   private onResult(result: IprevResult): void {
     this.result = result;
-    let helo = this.helo;
-    if (helo === undefined) {
-      if (result.confirmedNames.includes(this.heloName)) helo = 'confirmed';
-      else if (!this.heloAsked) helo = 'unchecked';
-      else if (this.heloOutcome !== undefined) helo = heloFromLookup(this.heloOutcome, this.client);
-      else return;
-    }
+    // heloAsked: the HELO name was left to look up and helo_mismatch_action uses its lookup.
+    const helo = this.helo ?? heloOfName(this.heloName, result.confirmedNames, this.heloAsked, this.heloOutcome, this.client);
+    if (helo === undefined) return;
     this.end(judge(this.unfinished(), result, helo, this.config, this.policy));
   }
 

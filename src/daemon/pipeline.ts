@@ -11,7 +11,7 @@ import type { Admission } from './admission.js';
 import type { LookupCache } from '../dns/cache.js';
 import type { Config } from '../config/config.js';
 import { queryDeadlineMs } from '../dns/resolver.js';
-import { heloFromLookup, heloLookupUsed, heloWithoutLookup } from '../judge/helo.js';
+import { heloLookupUsed, heloOfName, heloWithoutLookup } from '../judge/helo.js';
 import { knownIprev } from '../dns/iprev.js';
 import { lookUpAndJudge, type LookupPlan } from './cold-path.js';
 import { EXEMPTED, judge, shedJudgement, type Judgement } from '../judge/judgement.js';
@@ -139,13 +139,14 @@ function judgeFromCache(request: PolicyRequest<KnownClient>, config: Config, pol
   const known = cache.known();
   const result = knownIprev(client, known, config.maxPtrNames);
   if (!result) return undefined;
+  const early = heloWithoutLookup(request.heloName, client, result.confirmedNames);
   let helo: HeloStatus | undefined;
-  const heloKnown = heloWithoutLookup(request.heloName, client, result.confirmedNames);
-  if (typeof heloKnown === 'string') helo = heloKnown;
-  else if (!heloLookupUsed(policy)) helo = 'unchecked';
+  if (typeof early === 'string') helo = early;
   else {
-    const outcome = known.addresses(heloKnown.lookup, client.family);
-    if (outcome) helo = heloFromLookup(outcome, client);
+    // The HELO name's own answer is read only when helo_mismatch_action uses it.
+    const lookupUsed = heloLookupUsed(policy);
+    const outcome = lookupUsed ? known.addresses(early.lookup, client.family) : undefined;
+    helo = heloOfName(early.lookup, result.confirmedNames, lookupUsed, outcome, client);
   }
   if (!helo) return undefined;
   const answers = known.commit();

@@ -35,6 +35,25 @@ export function heloWithoutLookup(helo: string, ip: ClientIp, confirmedNames: re
   return { lookup: name };
 }
 
+/**
+ * The status of a HELO name that heloWithoutLookup left to look up, once the client's
+ * forward-confirmed names are known: confirmed when it is one of them, unchecked when
+ * helo_mismatch_action asks no lookup (`lookupUsed`), else what its own lookup's `outcome` says —
+ * undefined while that lookup is still out. The cache's path (src/daemon/pipeline.ts) and the
+ * cold path (src/daemon/cold-path.ts) both end here.
+ */
+export function heloOfName(
+  name: string,
+  confirmedNames: readonly string[],
+  lookupUsed: boolean,
+  outcome: AddressOutcome | undefined,
+  ip: ClientIp,
+): HeloStatus | undefined {
+  if (confirmedNames.includes(name)) return 'confirmed';
+  if (!lookupUsed) return 'unchecked';
+  return outcome === undefined ? undefined : heloFromLookup(outcome, ip);
+}
+
 /** The HELO name's forward answer (client's family) decides between resolves and mismatch. */
 export function heloFromLookup(outcome: AddressOutcome, ip: ClientIp): HeloStatus {
   if (outcome.kind === 'temporary') return 'temperror';

@@ -8,8 +8,6 @@ import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { LIMITS } from '../../src/config/limits.js';
 import { checkPasswordFilePath, parseThrottleStore, type ThrottleStoreTarget } from '../../src/config/throttle-store-url.js';
@@ -17,22 +15,15 @@ import { Breaker } from '../../src/daemon/throttle-breaker.js';
 import { MemoryThrottle } from '../../src/daemon/throttle-memory.js';
 import { decisionFromReply } from '../../src/daemon/throttle-script.js';
 import { createThrottleStore, MemoryThrottleStore, type ThrottleStore } from '../../src/daemon/throttle-store.js';
-import { gcraParams, gcraTake, type GcraParams } from '../../src/judge/throttle.js';
+import { gcraTake, type GcraParams } from '../../src/judge/throttle.js';
 import { createStreamLogger } from '../../src/log/logger.js';
 import { redisMissing, startRedis, type RedisServer } from '../helpers/redis.js';
 import { whenAvailable } from '../helpers/requirements.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { collectGarbage } from '../helpers/gc.js';
+import { params } from '../helpers/gcra.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 0, 1);
-
-function params(rate: number, periodMs: number, burst: number): GcraParams {
-  const made = gcraParams(rate, periodMs, burst);
-  if (typeof made === 'string') throw new Error(made);
-  return made;
-}
 
 t.test('the store URL: memory, redis://, rediss://, a socket path; a password never in it', async (t) => {
   t.same(parseThrottleStore('memory'), { kind: 'memory' });
@@ -133,7 +124,7 @@ t.test('the in-memory store: least recently used out at the cap, expired keys dr
 t.test('the in-memory store stays bounded under a million distinct networks', async (t) => {
   const p = params(20, HOUR, 5);
   const memory = new MemoryThrottle();
-  gc();
+  collectGarbage();
   const before = process.memoryUsage().heapUsed;
   // All within one emission interval: none expires, so only the cap bounds the store. Every other
   // network an IPv6 /64 (longer keys), so the store ends up holding both kinds alike.
@@ -141,7 +132,7 @@ t.test('the in-memory store stays bounded under a million distinct networks', as
     const key = i % 2 === 0 ? `${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}.0/24` : `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`;
     memory.take(p, key, NOW + (i % 1000));
   }
-  gc();
+  collectGarbage();
   const grown = process.memoryUsage().heapUsed - before;
   const perKey = grown / memory.size;
   t.equal(memory.size, LIMITS.throttleMemoryKeys, 'the cap holds');

@@ -4,17 +4,12 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
-import { gcraOutcome, gcraParams, gcraTake, remainingAt, throttleKey, type GcraParams } from '../../src/judge/throttle.js';
+import { gcraOutcome, gcraParams, gcraTake, remainingAt, throttleKey } from '../../src/judge/throttle.js';
 import { parseClientIp, type ClientIp } from '../../src/util/ip.js';
+import { params } from '../helpers/gcra.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 0, 1);
-
-function params(rate: number, periodMs: number, burst: number): GcraParams {
-  const made = gcraParams(rate, periodMs, burst);
-  if (typeof made === 'string') throw new Error(made);
-  return made;
-}
 
 function ip(text: string): ClientIp {
   const parsed = parseClientIp(text);
