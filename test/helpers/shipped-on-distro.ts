@@ -16,6 +16,7 @@ import { bundleMissing } from './bundle.js';
 import { RELEASE_NAMES, rootsMissing, type Release } from './debian-roots.js';
 import { distroNode } from './distro-node.js';
 import { knotMissing } from './knot.js';
+import { redisMissing } from './redis.js';
 import { whenAvailable } from './requirements.js';
 
 const run = promisify(execFile);
@@ -25,7 +26,14 @@ const checkout = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..
  * The tests that run the bundle as a daemon over real DNS, with its signals and memory bound.
  * The commands (--version, config, query) run on each release's node in test/artefacts/distro.test.ts.
  */
-const SHIPPED_BUNDLE_TESTS = ['test/integration/integration.test.ts', 'test/integration/dns-faults.test.ts', 'test/integration/hostile-zone.test.ts', 'test/integration/lifecycle.test.ts'];
+const SHIPPED_BUNDLE_TESTS = [
+  'test/integration/integration.test.ts',
+  'test/integration/dns-faults.test.ts',
+  'test/integration/hostile-zone.test.ts',
+  'test/integration/lifecycle.test.ts',
+  // The throttle action's shared store: node-redis (engines >= 18.19) against a real redis-server.
+  'test/integration/throttle.test.ts',
+];
 
 /** Per build: its own node, and the RSS budget of the hostile-zone flood (README). */
 const BUILDS: Record<Release, { budgetMb: number }> = { bookworm: { budgetMb: 150 }, trixie: { budgetMb: 165 } };
@@ -39,7 +47,7 @@ function nestedEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Run the shipped-bundle tests on one release's own node build (one test file per release, so tap runs them side by side). */
 export async function shippedBundleTestsOn(release: Release): Promise<void> {
-  await whenAvailable(rootsMissing() ?? knotMissing() ?? bundleMissing(), `the shipped-bundle tests on ${RELEASE_NAMES[release]}'s node`, async () => {
+  await whenAvailable(rootsMissing() ?? knotMissing() ?? redisMissing() ?? bundleMissing(), `the shipped-bundle tests on ${RELEASE_NAMES[release]}'s node`, async () => {
     t.test(`${RELEASE_NAMES[release]}'s own node runs the shipped-bundle tests`, { timeout: 280_000 }, async (t) => {
       const node = distroNode(release);
       const version = (await run(node, ['-p', 'process.version + " c-ares " + process.versions.ares + " libuv " + process.versions.uv'], { env: nestedEnv({}) })).stdout.trim();

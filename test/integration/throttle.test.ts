@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { BUNDLE, bundleMissing, startBundle, type LogLine, type RunningDaemon } from '../helpers/bundle.js';
+import { BUNDLE, BUNDLE_NODE, bundleMissing, startBundle, type LogLine, type RunningDaemon } from '../helpers/bundle.js';
 import { knotMissing, startKnot } from '../helpers/knot.js';
 import { PolicyClient } from '../helpers/policy-client.js';
 import { redisMissing, startRedis } from '../helpers/redis.js';
@@ -33,7 +33,7 @@ async function replayUnder(lines: LogLine[], configText: string): Promise<{ repl
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-throttle-replay-'));
   writeFileSync(join(dir, 'daemon.log'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   writeFileSync(join(dir, 'new.conf'), configText);
-  const { stdout } = await run(process.execPath, [BUNDLE, 'replay', '--config', join(dir, 'new.conf'), '--json', join(dir, 'daemon.log')]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+  const { stdout } = await run(BUNDLE_NODE, [BUNDLE, 'replay', '--config', join(dir, 'new.conf'), '--json', join(dir, 'daemon.log')]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
   return (JSON.parse(stdout) as { summary: { replayed: number; changed: number; changes: Record<string, number> } }).summary;
 }
 
@@ -41,7 +41,7 @@ async function replayUnder(lines: LogLine[], configText: string): Promise<{ repl
 async function reportOf(lines: LogLine[]): Promise<{ actions: Record<string, { messages: number; recipients: number }> }> {
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-throttle-report-'));
   writeFileSync(join(dir, 'daemon.log'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
-  const { stdout } = await run(process.execPath, [BUNDLE, 'report', '--json', join(dir, 'daemon.log')]);
+  const { stdout } = await run(BUNDLE_NODE, [BUNDLE, 'report', '--json', join(dir, 'daemon.log')]);
   return JSON.parse(stdout) as { actions: Record<string, { messages: number; recipients: number }> };
 }
 
