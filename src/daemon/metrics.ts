@@ -162,7 +162,9 @@ function registerServerCollected(client: PromClient, registry: Registry, sources
   });
   new client.Counter({
     name: 'fcrdns_connections_total',
-    help: 'Connections by fate: accepted, refused (outside listen_allow), evicted (at max_connections)',
+    help:
+      'Connections by fate: accepted, refused (outside listen_allow), evicted (at max_connections), ' +
+      'cut (its unfinished requests held the most when all held too many bytes), revoked (its peer left listen_allow on reload)',
     labelNames: ['fate'] as const,
     registers: [registry],
     collect() {
@@ -171,6 +173,16 @@ function registerServerCollected(client: PromClient, registry: Registry, sources
       this.inc({ fate: 'accepted' }, stats.accepted);
       this.inc({ fate: 'refused' }, stats.refused);
       this.inc({ fate: 'evicted' }, stats.evicted);
+      this.inc({ fate: 'cut' }, stats.heldCut ?? 0);
+      this.inc({ fate: 'revoked' }, stats.revoked ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: 'fcrdns_held_request_bytes',
+    help: 'Bytes of unfinished and deferred requests held now, all policy connections together',
+    registers: [registry],
+    collect() {
+      this.set(sources.server().heldBytes ?? 0);
     },
   });
 }

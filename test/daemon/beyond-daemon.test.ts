@@ -162,6 +162,12 @@ t.test('Prometheus metrics after known traffic, and /healthz', async (t) => {
   const bad = await PolicyClient.connect({ port: daemon.port ?? 0 });
   await bad.send('garbage\n\n');
   await bad.closedWithoutReply();
+  // A request begun and not finished: its bytes are held, and counted, until it ends.
+  const unfinished = 'request=smtpd_access_policy\nclient_address=203.0.113.5\n';
+  const slow = await PolicyClient.connect({ port: daemon.port ?? 0 });
+  t.teardown(() => slow.close());
+  await slow.send(unfinished);
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const { status, body } = await get(`${base}/metrics`);
   t.equal(status, 200);
   const value = (series: string) => {
@@ -180,8 +186,11 @@ t.test('Prometheus metrics after known traffic, and /healthz', async (t) => {
   t.equal(value('fcrdns_cache_events_total{event="miss"}'), 5);
   t.equal(value('fcrdns_cache_events_total{event="hit"}'), 2, 'second pass: PTR + A (no HELO lookups while helo_mismatch_action is dunno)');
   t.equal(value('fcrdns_protocol_errors_total'), 1);
-  t.equal(value('fcrdns_open_connections'), 1, 'the test client; the broken one is closed');
-  t.equal(value('fcrdns_connections_total{fate="accepted"}'), 3, 'the test client, the broken one, and the /healthz probe (which is no decision)');
+  t.equal(value('fcrdns_open_connections'), 2, 'the test client and the unfinished one; the broken one is closed');
+  t.equal(value('fcrdns_connections_total{fate="accepted"}'), 4, 'the test client, the broken one, the unfinished one, and the /healthz probe (which is no decision)');
+  t.equal(value('fcrdns_connections_total{fate="cut"}'), 0);
+  t.equal(value('fcrdns_connections_total{fate="revoked"}'), 0);
+  t.equal(value('fcrdns_held_request_bytes'), Buffer.byteLength(unfinished), 'the unfinished request\'s bytes');
   t.equal(value('fcrdns_policy_listener_up'), 1);
   t.comment(body.split('\n').filter((row) => row.startsWith('fcrdns_') && !row.startsWith('fcrdns_process') && !row.startsWith('fcrdns_nodejs')).join('\n'));
 });

@@ -11,12 +11,18 @@ import { createStreamLogger } from '../../src/log/logger.js';
 import { PolicyClient } from '../helpers/policy-client.js';
 import { zoneResolver } from '../helpers/zone-resolver.js';
 
+/** The metrics endpoint's text. */
+async function metrics(address: string | undefined): Promise<string> {
+  const response = await fetch(`http://${address ?? ''}/metrics`);
+  return response.text();
+}
+
 const ZONES = { ptr: { '5.113.0.203.in-addr.arpa': ['mail.example.com'] }, a: { 'mail.example.com': ['203.0.113.5'] } };
 
 t.test('narrowing listen_allow on reload closes the connections it no longer allows, and says how many', async (t) => {
   const lines: Array<Record<string, unknown>> = [];
   const logger = createStreamLogger('info', { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const config = (allow: string) => parseConfig(`listen = 127.0.0.1:0\nmode = strict\nlisten_allow = ${allow}\n`, 'revoke.conf');
+  const config = (allow: string) => parseConfig(`listen = 127.0.0.1:0\nmode = strict\nlisten_allow = ${allow}\nmetrics_listen = 127.0.0.1:0\n`, 'revoke.conf');
   const daemon = await startDaemon({ config: config('127.0.0.0/8'), logger, resolver: zoneResolver(ZONES) });
   t.teardown(() => daemon.close());
   const port = daemon.port ?? 0;
@@ -40,6 +46,7 @@ t.test('narrowing listen_allow on reload closes the connections it no longer all
   t.equal(said.length, 1, 'one log line');
   t.equal(said[0]?.closed, 3, 'with the count');
   t.equal(daemon.serverStats.revoked, 3);
+  t.match(await metrics(daemon.metricsAddress), /^fcrdns_connections_total\{fate="revoked"\} 3$/m, 'counted in the metrics');
   t.equal(await stays.ask({ client_address: '203.0.113.5' }), 'DUNNO', 'a peer still allowed is answered as before');
 
   daemon.reload(config('127.0.0.1/32'));

@@ -19,7 +19,7 @@ if (missing) {
   else t.test(`PEER BOUNDS TEST SKIPPED: ${missing}`, { skip: true }, async () => undefined);
 } else {
   t.test('150 connections holding ~63 KiB of unfinished requests: cut off, alive, in budget, others answered', async (t) => {
-    const daemon = await silentZoneDaemon(t);
+    const daemon = await silentZoneDaemon(t, 'metrics_listen = 127.0.0.1:0\n');
     // The issue's case: ~11,000 short distinct attributes and never the empty line.
     const lines = Array.from({ length: 11_000 }, (_, i) => `k${i}=\n`).join('');
     const many = await partialFlood(t, daemon.port, 150, Buffer.from(lines.slice(0, 63 * 1024)));
@@ -37,6 +37,11 @@ if (missing) {
     t.ok(held.closed() >= 150 - fits && held.closed() < 150, `${held.closed()} connections holding the most cut off (${fits} fit in the total), the others left alone`);
     t.equal(many.replied() + held.replied(), 0, 'without a reply');
     t.ok(daemon.lines.some((line) => String(line.msg).startsWith('unfinished requests hold too many bytes in all')), 'and logged');
+    const metricsAddress = String(daemon.lines.find((line) => line.msg === 'metrics endpoint listening')?.metrics);
+    const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    const series = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    t.ok(series('fcrdns_connections_total{fate="cut"}') >= held.closed(), `and counted in the metrics (${series('fcrdns_connections_total{fate="cut"}')})`);
+    t.ok(series('fcrdns_held_request_bytes') <= LIMITS.maxHeldRequestBytesTotal, `${series('fcrdns_held_request_bytes')} bytes held now, within the bound`);
     t.equal(daemon.child.exitCode, null, 'the daemon is still running');
     t.equal(await good.ask({ client_address: GOOD, helo_name: `good.${ZONE}` }), 'DUNNO');
     t.ok(peakRssMb(daemon.child.pid ?? 0) <= RSS_BUDGET_MB, `peak RSS within the unit's ${RSS_BUDGET_MB} MB`);
