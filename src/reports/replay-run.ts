@@ -7,7 +7,7 @@
  */
 import { getDomain } from 'tldts';
 import type { Config } from '../config/config.js';
-import type { BadLine, DecisionRecord, LogLine, ReuseRecord } from './decision-record.js';
+import type { BadLine, DecisionRecord, LoggedAction, LogLine, ReuseRecord } from './decision-record.js';
 import { ChangeMatrix, type WindowOptions } from './report.js';
 import { matrixLines, notReplayableLines, terminalSafe, topList } from './report-render.js';
 import { actionLabel, answerLabel, Replayer } from './replay.js';
@@ -60,7 +60,7 @@ export class ReplayRun {
     const now = answerLabel(after.action, after.reply);
     this.matrix.add(before, now);
     if (before === now) return;
-    this.noteNewly(line, after.action);
+    this.noteNewly(line, after.action, after.reply);
     this.writeChange?.({
       ...(where ? { input: where.source, line: where.number } : {}),
       time: line.timeText,
@@ -72,8 +72,9 @@ export class ReplayRun {
     });
   }
 
-  private noteNewly(line: DecisionRecord | ReuseRecord, after: string): void {
-    if (!(after === 'reject' || after === 'defer') || SEVERITY[after] <= SEVERITY[line.action]) return;
+  private noteNewly(line: DecisionRecord | ReuseRecord, afterAction: LoggedAction, afterReply: string): void {
+    const after = forTheSender(afterAction, afterReply);
+    if (!(after === 'reject' || after === 'defer') || SEVERITY[after] <= SEVERITY[forTheSender(line.action, line.reply)]) return;
     const lists = this.newly[after === 'reject' ? 'rejected' : 'deferred'];
     lists.clients.add(line.clientAddress, line.time);
     if (line.kind !== 'decision') return;
@@ -116,6 +117,14 @@ export class ReplayRun {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const SEVERITY = { dunno: 0, warn: 1, throttle: 1.5, defer: 2, reject: 3 } as const;
+
+/**
+ * What an answer is for the sender: a throttled class whose network's budget was spent was told
+ * 450, as a deferred one is (a what-if that turns warn into throttle defers those senders).
+ */
+function forTheSender(action: LoggedAction, reply: string): keyof typeof SEVERITY {
+  return action === 'throttle' && reply.startsWith('450 ') ? 'defer' : action;
+}
 /** The n most frequent keys, as the JSON document and the text show them. */
 const listed = (counts: TopCounts, n: number) => counts.top(n).map((entry) => ({ key: entry.key, count: entry.count, last_seen: iso(entry.lastSeen) }));
 

@@ -29,12 +29,15 @@ const THROTTLE = 'mismatch_action = throttle\nthrottle_rate = 3/hour\nthrottle_b
 const run = promisify(execFile);
 
 /** `replay --json` of a daemon's log lines under a config text; its summary. */
-async function replayUnder(lines: LogLine[], configText: string): Promise<{ replayed: number; changed: number; changes: Record<string, number> }> {
+type NewlyListed = { clients: Array<{ key: string; count: number }> };
+type ReplaySummary = { replayed: number; changed: number; changes: Record<string, number>; newly_deferred: NewlyListed; newly_rejected: NewlyListed };
+
+async function replayUnder(lines: LogLine[], configText: string): Promise<ReplaySummary> {
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-throttle-replay-'));
   writeFileSync(join(dir, 'daemon.log'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   writeFileSync(join(dir, 'new.conf'), configText);
   const { stdout } = await run(BUNDLE_NODE, [BUNDLE, 'replay', '--config', join(dir, 'new.conf'), '--json', join(dir, 'daemon.log')]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
-  return (JSON.parse(stdout) as { summary: { replayed: number; changed: number; changes: Record<string, number> } }).summary;
+  return (JSON.parse(stdout) as { summary: ReplaySummary }).summary;
 }
 
 /** `report --json` of a daemon's log lines. */
@@ -90,6 +93,16 @@ await whenAvailable(bundleMissing() ?? knotMissing() ?? redisMissing(), 'throttl
     await daemon.waitFor((l) => l.msg === 'decision' && l.client_address === '203.0.113.7');
     const summary = await replayUnder(daemon.lines, `${dns}${THROTTLE}`);
     t.same(summary.changes, { 'WARN → throttle DUNNO': 2, 'WARN → throttled 450': 2 }, 'the first message of each /24 passes, the rest of 198.51.100.0/24 is throttled');
+    // A throttled 450 defers the sender: the what-if lists who would newly be deferred.
+    t.same(
+      summary.newly_deferred.clients.map(({ key, count }) => ({ key, count })).sort((a, b) => a.key.localeCompare(b.key)),
+      [
+        { key: '198.51.100.5', count: 1 },
+        { key: '198.51.100.6', count: 1 },
+      ],
+      'the throttled clients are newly deferred',
+    );
+    t.same(summary.newly_rejected.clients, [], 'and none rejected');
   });
 
   t.test('no action set to throttle: no store, no throttle field', async (t) => {
