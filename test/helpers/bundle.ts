@@ -38,7 +38,8 @@ export interface RunningDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startBundle(configText: string, args: string[] = [], bundle = BUNDLE): Promise<RunningDaemon> {
+/** `env`: variables added to the daemon's environment (NODE_EXTRA_CA_CERTS, …). */
+export async function startBundle(configText: string, args: string[] = [], bundle = BUNDLE, env: Record<string, string> = {}): Promise<RunningDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'fcrdns-daemon-'));
   const configPath = join(dir, 'fcrdns-policyd.conf');
   writeFileSync(configPath, configText);
@@ -48,6 +49,7 @@ export async function startBundle(configText: string, args: string[] = [], bundl
   const child = spawn(BUNDLE_NODE, [...nodeArgs, bundle, '--config', configPath, ...args], {
     cwd: dirname(bundle),
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();

@@ -27,6 +27,8 @@ export interface RedisOptions {
   password?: string;
   /** maxmemory in bytes with noeviction: writes past it answer OOM. */
   maxmemory?: number;
+  /** TLS only on the TCP port (rediss://), with this certificate; clients are not asked for one. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 export interface RedisServer {
@@ -52,7 +54,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const port = await freePort();
   const socketPath = join(dir, 'redis.sock');
   const config = [
-    `port ${port}`,
+    ...(options.tls
+      ? ['port 0', `tls-port ${port}`, `tls-cert-file ${options.tls.cert}`, `tls-key-file ${options.tls.key}`, `tls-ca-cert-file ${options.tls.ca}`, 'tls-auth-clients no']
+      : [`port ${port}`]),
     'bind 127.0.0.1',
     `unixsocket ${socketPath}`,
     'unixsocketperm 700',
@@ -68,11 +72,15 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   writeFileSync(join(dir, 'redis.conf'), `${config.join('\n')}\n`);
   let child: ChildProcess | undefined;
   let stderr = '';
-  const cliArgs = ['-p', String(port), '-h', '127.0.0.1', ...(options.password ? ['--no-auth-warning', '-a', options.password] : [])];
+  const cliArgs = [
+    '-p', String(port), '-h', '127.0.0.1',
+    ...(options.tls ? ['--tls', '--cacert', options.tls.ca] : []),
+    ...(options.password ? ['--no-auth-warning', '-a', options.password] : []),
+  ];
   const server: RedisServer = {
     port,
     socketPath,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     dir,
     pid: () => child?.pid,
     async cli(...args) {

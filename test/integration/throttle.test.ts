@@ -7,7 +7,7 @@
  * budget; Redis stopped → mail passes, replies stay fast, one log line says why.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { BUNDLE, BUNDLE_NODE, bundleMissing, startBundle, type LogLine, type Run
 import { knotMissing, startKnot } from '../helpers/knot.js';
 import { PolicyClient } from '../helpers/policy-client.js';
 import { redisMissing, startRedis } from '../helpers/redis.js';
+import { makeTestCertificates, opensslMissing } from '../helpers/tls.js';
 import { whenAvailable } from '../helpers/requirements.js';
 
 const ZONES = {
@@ -57,7 +58,7 @@ async function send(client: PolicyClient, ip: string, recipients = 1): Promise<s
   return replies;
 }
 
-await whenAvailable(bundleMissing() ?? knotMissing() ?? redisMissing(), 'throttle action', async () => {
+await whenAvailable(bundleMissing() ?? knotMissing() ?? redisMissing() ?? opensslMissing(), 'throttle action', async () => {
   const knot = await startKnot(ZONES);
   t.teardown(() => knot.stop());
   const dns = `dns_servers = 127.0.0.1:${knot.port}\n`;
@@ -141,5 +142,35 @@ await whenAvailable(bundleMissing() ?? knotMissing() ?? redisMissing(), 'throttl
     const away = await daemons[0]!.waitFor((l) => String(l.msg).startsWith('throttle store unavailable'), 10_000);
     t.match(away, { level: 'warn' });
     t.equal(daemons[0]!.lines.filter((l) => String(l.msg).startsWith('throttle store unavailable')).length, 1, 'one line, not one per request');
+  });
+
+  t.test('rediss:// to a Redis whose certificate a private CA signed: trusted through NODE_EXTRA_CA_CERTS, refused without', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fcrdns-tls-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const certificates = await makeTestCertificates(dir);
+    const redis = await startRedis({ tls: certificates });
+    t.teardown(() => redis.stop());
+    t.equal(await redis.cli('PING'), 'PONG', 'the Redis speaks TLS only');
+    const config = `listen = 127.0.0.1:0\n${dns}${THROTTLE}throttle_store = ${redis.url}\n`;
+
+    // The site's CA added to node's trust store, as a systemd drop-in or `docker run -e` would.
+    const trusted = await startBundle(config, [], BUNDLE, { NODE_EXTRA_CA_CERTS: certificates.ca });
+    t.teardown(() => trusted.stop());
+    await trusted.waitFor((l) => l.msg === 'throttle store connected: budgets are shared', 10_000);
+    const client = await PolicyClient.connect({ port: trusted.port });
+    t.teardown(() => client.close());
+    t.same(await send(client, '198.51.100.5'), ['DUNNO']);
+    t.same(await send(client, '198.51.100.6'), [LIMITED('198.51.100.6')]);
+    t.match(await trusted.waitFor((l) => l.msg === 'decision' && l.client_address === '198.51.100.6'), { throttle: { store: 'shared', allowed: false } });
+    t.match(await redis.cli('KEYS', '*'), /198\.51\.100\.0\/24/, 'the budget lives in the Redis');
+
+    // Not trusted: the certificate is refused, and mail flows from this host's memory with the reason logged.
+    const untrusted = await startBundle(config);
+    t.teardown(() => untrusted.stop());
+    const other = await PolicyClient.connect({ port: untrusted.port });
+    t.teardown(() => other.close());
+    t.same(await send(other, '203.0.113.7'), ['DUNNO'], 'a fresh network passes (memory answers)');
+    const away = await untrusted.waitFor((l) => String(l.msg).startsWith('throttle store unavailable'), 10_000);
+    t.match(JSON.stringify(away), /certificate|self.signed|UNABLE_TO|SELF_SIGNED/i, `the reason names the certificate: ${String(away.reason)}`);
   });
 });
