@@ -6,6 +6,7 @@
 import t from 'tap';
 import { addressInName, type GenericLevel } from '../../src/judge/generic.js';
 import { parseClientIp, type ClientIp } from '../../src/util/ip.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 /** Every form, in the order they are looked for, built the plain way. */
 function referenceForms(ip: ClientIp, level: GenericLevel): string[] {
@@ -37,14 +38,7 @@ function reference(hostText: string, ip: ClientIp, level: GenericLevel): string 
   return referenceForms(ip, level).find((form) => form.length >= shortestForm && hostText.includes(form));
 }
 
-// xorshift32 (every bit of it varies).
-let seed = 2463534242;
-const next = (): number => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return seed >>> 0;
-};
+const next = xorshift32();
 const pick = <T>(items: readonly T[]): T => items[next() % items.length] as T;
 
 /** Addresses whose parts collide often with each other and with the digits around them. */

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { hostnameProblem, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH } from '../../src/util/hostname.js';
 import { parseClientIp } from '../../src/util/ip.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 /** The rules as the regular expressions they were first written with. */
 function byRegularExpressions(name: string): string | undefined {
@@ -30,14 +31,7 @@ t.test('agrees with the rules written as regular expressions', async (t) => {
   for (const name of fixed) t.equal(hostnameProblem(name), byRegularExpressions(name), JSON.stringify(name));
   // Random names over the characters that matter: letters, digits, the separators, a few outsiders.
   const alphabet = 'abcdefxyzABF0123456789..--_:% \u00e9';
-  // xorshift32: every bit of it varies (the low bits of a power-of-two LCG repeat in short cycles).
-  let seed = 2463534242;
-  const next = (): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return seed >>> 0;
-  };
+  const next = xorshift32();
   let disagreements = 0;
   for (let i = 0; i < 100_000; i++) {
     const length = next() % (i % 100 === 0 ? 300 : 20);
