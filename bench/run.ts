@@ -21,6 +21,7 @@ import { cpuSeconds, median } from './lib/measure.js';
 import { fmt, reporter } from './lib/targets.js';
 import { loadgen, startShippedDaemon, stop, tsx, waitForPort, type LoadResult } from './lib/processes.js';
 import { startStack, ZONE_SIZE, type DnsStack } from './lib/stack.js';
+import { SAME_WORK_FLAGS, sameWorkLine, startBaselineServer } from './lib/baselines.js';
 import type { Workload } from './lib/workload.js';
 
 const run = promisify(execFile);
@@ -37,15 +38,6 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 async function rawCares(resolver: string, concurrency: number, requests: number, workload: Workload, warmup = 0): Promise<LoadResult> {
   return JSON.parse(await tsx('raw-cares.ts', JSON.stringify({ resolver, concurrency, requests, workload, warmup }))) as LoadResult;
-}
-
-/** A baseline policy server (bench/null-server.ts, bench/floor-server.ts, …) on a free port: `script PORT [RESOLVER]`. */
-async function startBaselineServer(script: string, resolver?: string, nodeFlags: readonly string[] = []): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const args = [...nodeFlags, '--import', 'tsx', join(HERE, script), String(port), ...(resolver === undefined ? [] : [resolver])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitForPort(port, child);
-  return { port, child };
 }
 
 /** CPU seconds of every process whose command name is one of `names`, summed per name. */
@@ -121,9 +113,6 @@ async function measured(
 
 const { lines: report, say, target } = reporter();
 
-/** The same-work server's node flags: the unit's (SAME_WORK_FLAGS='' for node's defaults, as the floor's). */
-const SAME_WORK_FLAGS = process.env.SAME_WORK_FLAGS !== undefined ? process.env.SAME_WORK_FLAGS.split(' ').filter(Boolean) : shippedNodeFlags();
-
 async function hot(stack: DnsStack): Promise<void> {
   const pool = 3000;
   const requests = QUICK ? 20_000 : 60_000;
@@ -154,15 +143,7 @@ async function hot(stack: DnsStack): Promise<void> {
         `server CPU per request (of it in the kernel) daemon ${fmt(daemon.map((r) => r.cpuUs), 1)} (${median(daemon.map((r) => r.systemUs)).toFixed(1)}) µs, ` +
         `null ${fmt(baseline.map((r) => r.cpuUs), 1)} (${median(baseline.map((r) => r.systemUs)).toFixed(1)}) µs; errors ${daemon.reduce((a, r) => a + r.errors, 0)}`,
     );
-    if (sameWork.length > 0) {
-      // Not a target: the null server plus a cache read, a client table, validation and a pino
-      // line per decision done the plain way (bench/same-work-server.ts).
-      say(
-        `  same-work server (the null server + cache reads, client table, validation, a pino line; the unit's node flags): ` +
-          `${fmt(sameWork.map((r) => r.rps))} req/s, CPU per request ${fmt(sameWork.map((r) => r.cpuUs), 1)} µs; ` +
-          `CPU same-work/null ${fmt(sameWork.map((r, i) => r.cpuUs / (baseline[i]?.cpuUs ?? 1)), 2)}, daemon/same-work ${fmt(daemon.map((r, i) => r.cpuUs / (sameWork[i]?.cpuUs ?? 1)), 2)}`,
-      );
-    }
+    if (sameWork.length > 0) say(sameWorkLine('the null server', sameWork.map((r) => r.cpuUs), baseline.map((r) => r.cpuUs), daemon.map((r) => r.cpuUs), sameWork.map((r) => r.rps)));
     if (connections === 100) {
       // Issue 28's targets for cached requests.
       target('hot C=100 req/s, daemon / null server', ratio, '>=', 0.95);
@@ -220,14 +201,7 @@ async function cold(name: string, delayMs: number): Promise<void> {
     say(`  CPU, daemon run: ${daemon.at(-1)?.cpu}; floor run: ${floor.at(-1)?.cpu}; raw c-ares run: ${baseline.at(-1)?.cpu}`);
     const cpuRatio = daemon.map((result, i) => result.serverUs / (floor[i]?.serverUs ?? 1));
     say(`  server CPU per new client: daemon ${fmt(daemon.map((r) => r.serverUs))} µs, floor ${fmt(floor.map((r) => r.serverUs))} µs, ratio ${fmt(cpuRatio, 2)}`);
-    // Not a target: the floor plus a cache, a client table, validation and a pino line per
-    // decision done the plain way (bench/same-work-server.ts), to read the floor ratio against.
-    const sameWorkToFloor = sameWork.map((result, i) => result.serverUs / (floor[i]?.serverUs ?? 1));
-    const daemonToSameWork = daemon.map((result, i) => result.serverUs / (sameWork[i]?.serverUs ?? 1));
-    say(
-      `  same-work server (the floor + cache, client table, validation, a pino line; the unit's node flags): ${fmt(sameWork.map((r) => r.rps))} req/s, ` +
-        `${fmt(sameWork.map((r) => r.serverUs))} µs per new client; CPU same-work/floor ${fmt(sameWorkToFloor, 2)}, daemon/same-work ${fmt(daemonToSameWork, 2)}`,
-    );
+    say(sameWorkLine('the floor', sameWork.map((r) => r.serverUs), floor.map((r) => r.serverUs), daemon.map((r) => r.serverUs), sameWork.map((r) => r.rps)));
     if (delayMs) target(`${name}: req/s, daemon / raw c-ares`, ratio, '>=', 0.97);
     else {
       target(`${name}: req/s, daemon / floor server`, daemonToFloor, '>=', 0.9);
