@@ -85,12 +85,12 @@ function firstFormIn(hostText: string, ip: ClientIp, level: GenericLevel, shorte
       const hex = ipv4Hex(ip);
       return hostText.includes(hex) ? hex : undefined;
     }
-    return addressForms(ip, level).find((form) => form.length >= shortestForm && hostText.includes(form));
+    return firstListedIn(hostText, addressForms(ip, level), shortestForm);
   }
   const dashedLength = ip.text.length;
   const shortestHex = level === 'aggressive' ? 8 : 16;
   if (room < shortestHex && (room < dashedLength || dashedLength < shortestForm)) return undefined;
-  if (room >= 63) return addressForms(ip, level).find((form) => form.length >= shortestForm && hostText.includes(form));
+  if (room >= 63) return firstListedIn(hostText, addressForms(ip, level), shortestForm);
   // Only the forms of 32 hex digits or fewer, and the text with dashes, fit: in addressForms' order.
   const full = room >= shortestHex ? ipv6Hex(ip) : '';
   if (room >= 32 && hostText.includes(full)) return full;
@@ -107,6 +107,11 @@ function firstFormIn(hostText: string, ip: ClientIp, level: GenericLevel, shorte
     if (hostText.includes(last32)) return last32;
   }
   return undefined;
+}
+
+/** The first of `forms` that counts (`shortestForm` or longer) and stands in `hostText`. */
+function firstListedIn(hostText: string, forms: readonly string[], shortestForm: number): string | undefined {
+  return forms.find((form) => form.length >= shortestForm && hostText.includes(form));
 }
 
 /** Which rule found a name generic (logged as `generic.rule`, shown by `check`). */

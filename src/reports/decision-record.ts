@@ -13,6 +13,14 @@ import { detachedCopy } from '../util/text.js';
 
 export type LoggedAction = 'dunno' | 'warn' | 'throttle' | 'defer' | 'reject';
 
+/**
+ * Whether a logged answer was a throttled class whose network's budget was spent: the action is
+ * `throttle` either way, and the reply (450 rather than DUNNO) tells them apart.
+ */
+export function wasThrottled(action: LoggedAction, reply: string): boolean {
+  return action === 'throttle' && reply.startsWith('450 ');
+}
+
 /** What every request-level line (a decision or a reused one) carries. */
 interface RequestLine {
   /** Epoch milliseconds of the line's `time`. */

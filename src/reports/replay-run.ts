@@ -7,12 +7,11 @@
  */
 import { getDomain } from 'tldts';
 import type { Config } from '../config/config.js';
-import type { BadLine, DecisionRecord, LoggedAction, LogLine, ReuseRecord } from './decision-record.js';
+import { BAD_LINE_TEXT, wasThrottled, type BadLine, type DecisionRecord, type LoggedAction, type LogLine, type ReuseRecord } from './decision-record.js';
 import { ChangeMatrix, type WindowOptions } from './report.js';
 import { matrixLines, notReplayableLines, terminalSafe, topList } from './report-render.js';
 import { actionLabel, answerLabel, Replayer } from './replay.js';
 import { TopCounts } from './top-counts.js';
-import { BAD_LINE_TEXT } from './decision-record.js';
 
 interface Newly {
   clients: TopCounts;
@@ -123,7 +122,7 @@ const SEVERITY = { dunno: 0, warn: 1, throttle: 1.5, defer: 2, reject: 3 } as co
  * 450, as a deferred one is (a what-if that turns warn into throttle defers those senders).
  */
 function forTheSender(action: LoggedAction, reply: string): keyof typeof SEVERITY {
-  return action === 'throttle' && reply.startsWith('450 ') ? 'defer' : action;
+  return wasThrottled(action, reply) ? 'defer' : action;
 }
 /** The n most frequent keys, as the JSON document and the text show them. */
 const listed = (counts: TopCounts, n: number) => counts.top(n).map((entry) => ({ key: entry.key, count: entry.count, last_seen: iso(entry.lastSeen) }));

@@ -10,7 +10,7 @@
  * written: the PTR names and forward answers are the logged ones.
  */
 import type { Config } from '../config/config.js';
-import type { DecisionRecord, LoggedAction, ReuseRecord } from './decision-record.js';
+import { wasThrottled, type DecisionRecord, type LoggedAction, type ReuseRecord } from './decision-record.js';
 import { gcraTake, throttleKey, throttleParamsOf, type GcraParams } from '../judge/throttle.js';
 import { FifoMap } from '../util/fifo-map.js';
 import { heloLookupUsed } from '../judge/helo.js';
@@ -244,7 +244,7 @@ export class Replayer {
  * and one whose network's budget was spent are different answers of the same action.
  */
 export function answerLabel(action: LoggedAction, reply: string): string {
-  if (action === 'throttle') return reply.startsWith('450 ') ? 'throttled 450' : 'throttle DUNNO';
+  if (action === 'throttle') return wasThrottled(action, reply) ? 'throttled 450' : 'throttle DUNNO';
   return actionLabel(action);
 }
 

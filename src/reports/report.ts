@@ -6,7 +6,7 @@
  */
 import { getDomain } from 'tldts';
 import { ConfigError, parseConfig, type Config } from '../config/config.js';
-import { type BadLine, type DecisionRecord, type LogLine, type LoggedAction, type ReuseRecord } from './decision-record.js';
+import { wasThrottled, type BadLine, type DecisionRecord, type LogLine, type LoggedAction, type ReuseRecord } from './decision-record.js';
 import { LIMITS } from '../config/limits.js';
 import { answerLabel, MessageMemory, Replayer, type NotReplayable } from './replay.js';
 import { DurationHistogram, TopCounts, type TopEntry } from './top-counts.js';
@@ -127,7 +127,7 @@ export class ReportBuilder {
     if (line.time < this.first) this.first = line.time;
     if (line.time > this.last) this.last = line.time;
     this.recipients++;
-    const answered = line.action === 'throttle' && line.reply.startsWith('450 ') ? 'throttled' : line.action;
+    const answered = wasThrottled(line.action, line.reply) ? 'throttled' : line.action;
     const actions = this.byAction.get(answered) ?? { messages: 0, recipients: 0 };
     actions.recipients++;
     this.byAction.set(answered, actions);
